@@ -1,0 +1,3 @@
+from esper_lint.cli import main
+
+main()

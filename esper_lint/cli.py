@@ -1,0 +1,135 @@
+"""The ``esper-lint`` command: parses options, runs the pipeline, renders, picks the exit code.
+
+Exit codes follow ruff: 0 no findings (or all fixed), 1 findings remain (or ``--diff`` would
+change something), 2 usage or configuration error or an internal failure.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import click
+
+from esper_lint import __version__
+from esper_lint.config import ConfigError, load, with_cli
+from esper_lint.render import Report, renderers
+
+FORMATS = ("text", "json", "github", "sarif")
+
+
+@dataclass(frozen=True)
+class Options:
+    paths: tuple[str, ...]
+    output_format: str
+    select: tuple[str, ...] | None
+    ignore: tuple[str, ...] | None
+    config_file: Path | None
+    dynamic: bool
+    fix: bool
+    unsafe_fixes: bool
+    diff: bool
+    cache: bool
+    output_file: Path | None
+
+
+def _codes(values: tuple[str, ...]) -> tuple[str, ...] | None:
+    codes = tuple(c.strip().upper() for v in values for c in v.split(",") if c.strip())
+    return codes or None
+
+
+def explain(code: str) -> str:
+    from esper_lint.diagnostics import DIAGNOSTICS
+    from esper_lint.rules import all_rules
+
+    code = code.upper()
+    docs = {r.code: r.doc for r in all_rules()} | {d.code: d.doc for d in DIAGNOSTICS.values()}
+    if code not in docs:
+        raise click.UsageError(f"unknown rule code `{code}`; known: {', '.join(sorted(docs))}")
+    return docs[code]
+
+
+@click.command(context_settings={"help_option_names": ["-h", "--help"]})
+@click.argument("paths", nargs=-1, type=str)
+@click.option("--format", "output_format", type=click.Choice(FORMATS), default="text",
+              show_default=True, help="Output format.")
+@click.option("--output-file", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write the output to this file instead of stdout.")
+@click.option("--select", multiple=True, help="Rule codes or prefixes to enable (comma-separated).")
+@click.option("--ignore", multiple=True, help="Rule codes or prefixes to disable (comma-separated).")
+@click.option("--fix", is_flag=True, help="Apply safe fixes (formula comments, verified callables).")
+@click.option("--unsafe-fixes", is_flag=True,
+              help="With --fix: also turn constants into callables the registry may not accept.")
+@click.option("--diff", is_flag=True, help="Print the fixes as a unified diff; write nothing.")
+@click.option("--exit-zero", is_flag=True, help="Exit 0 even when there are findings.")
+@click.option("--config", "config_file", type=click.Path(exists=True, dir_okay=False, path_type=Path),
+              help="Read [tool.esper-lint] from this file instead of the nearest pyproject.toml.")
+@click.option("--no-dynamic", is_flag=True, help="Static pass only: import no user code, no torch.")
+@click.option("--no-cache", is_flag=True, help="Neither read nor write the dynamic pass's cache.")
+@click.option("--explain", "explain_code", metavar="CODE", help="Print a rule's documentation.")
+@click.version_option(__version__, prog_name="esper-lint")
+def main(paths: tuple[str, ...], output_format: str, output_file: Path | None,
+         select: tuple[str, ...], ignore: tuple[str, ...], fix: bool, unsafe_fixes: bool,
+         diff: bool, exit_zero: bool, config_file: Path | None, no_dynamic: bool, no_cache: bool,
+         explain_code: str | None) -> None:
+    """Lint blueprint registrations under PATHS (default: the current folder)."""
+    if explain_code:
+        click.echo(explain(explain_code))
+        return
+    options = Options(paths or (".",), output_format, _codes(select), _codes(ignore), config_file,
+                      not no_dynamic, fix, unsafe_fixes, diff, not no_cache, output_file)
+    try:
+        status = run(options)
+    except ConfigError as error:
+        click.echo(f"esper-lint: error: {error}", err=True)
+        sys.exit(2)
+    except Exception as error:  # one line, never a traceback
+        click.echo(f"esper-lint: internal error: {type(error).__name__}: {error}", err=True)
+        sys.exit(2)
+    sys.exit(0 if exit_zero else status)
+
+
+def run(options: Options) -> int:
+    from esper_lint.check import validate_selectors
+    from esper_lint.pipeline import lint
+
+    first = Path(options.paths[0])
+    start = first if first.is_dir() else first.parent
+    config = with_cli(load(options.config_file, start if start.is_dir() else None),
+                      select=options.select, ignore=options.ignore)
+    validate_selectors((*config.select, *config.ignore), "selection")
+    to_stdout = options.output_file is None
+    progress = sys.stderr.isatty() and (options.output_format == "text" or not to_stdout)
+    outcome = lint(options.paths, config, dynamic=options.dynamic, progress=progress,
+                   cache=options.cache)
+    for warning in outcome.warnings:
+        click.echo(f"esper-lint: warning: {warning}", err=True)
+    report = Report(findings=outcome.findings, files=outcome.scanned.files, warnings=outcome.warnings)
+    if options.fix or options.diff:
+        return _fix(report, options)
+    _emit(renderers()[options.output_format](report), options.output_file)
+    return 1 if report.findings else 0
+
+
+def _fix(report: Report, options: Options) -> int:
+    from esper_lint.fix import apply_fixes
+
+    result = apply_fixes(report.findings, unsafe=options.unsafe_fixes, write=not options.diff)
+    if options.diff:
+        click.echo("".join(result.diffs), nl=False)
+        for problem in result.problems:
+            click.echo(f"esper-lint: {problem.path}: {problem.code} {problem.message}", err=True)
+        return 1 if result.diffs else 0
+    remaining = (*result.remaining, *result.problems)
+    fixed = replace(report, findings=tuple(sorted(remaining, key=lambda f: f.sort_key)),
+                    fixed=len(result.fixed), unsafe_hidden=result.unsafe_hidden, fix_mode=True)
+    _emit(renderers()[options.output_format](fixed), options.output_file)
+    return 1 if remaining else 0
+
+
+def _emit(text: str, output_file: Path | None) -> None:
+    if output_file is None:
+        click.echo(text, nl=False)
+    else:
+        output_file.write_text(text, encoding="utf-8")

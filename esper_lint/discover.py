@@ -1,0 +1,109 @@
+"""Stage 1: paths on the command line → the Python files to lint."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pathspec
+
+from esper_lint.config import Config
+from esper_lint.model import Finding, Span
+
+FILE_START = Span(1, 1, 1, 1)
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    path: Path  # absolute
+    display: str  # as the user would type it
+
+
+@dataclass(frozen=True)
+class Discovery:
+    files: tuple[SourceFile, ...]
+    diagnostics: tuple[Finding, ...]
+
+
+def display_path(path: Path, cwd: Path) -> str:
+    """``path`` relative to ``cwd`` when inside it, else absolute."""
+    try:
+        return str(path.relative_to(cwd))
+    except ValueError:
+        return str(path)
+
+
+def diagnostic(code: str, display: str, message: str, span: Span = FILE_START) -> Finding:
+    return Finding(code=code, path=display, span=span, message=message, level="warning")
+
+
+def discover(paths: Sequence[str], config: Config, cwd: Path | None = None) -> Discovery:
+    cwd = (cwd or Path.cwd()).absolute()
+    excluded = pathspec.GitIgnoreSpec.from_lines(config.exclude + config.extend_exclude)
+    files: dict[Path, SourceFile] = {}
+    problems: list[Finding] = []
+    for given in paths:
+        path = cwd / given
+        if not path.exists() and not path.is_symlink():
+            problems.append(diagnostic("ESP901", given, f"cannot read {given}: no such file or directory"))
+        elif path.is_dir():
+            for found, problem in _walk(path, config.root, excluded):
+                if problem:
+                    problems.append(diagnostic("ESP903", display_path(found, cwd), problem))
+                else:
+                    files.setdefault(found.resolve(), SourceFile(found, display_path(found, cwd)))
+        else:  # named explicitly: linted even if excluded, as ruff and flake8 do
+            files.setdefault(path.resolve(), SourceFile(path, display_path(path, cwd)))
+    return Discovery(tuple(files.values()), tuple(problems))
+
+
+def _walk(top: Path, root: Path, excluded: pathspec.GitIgnoreSpec) -> Iterator[tuple[Path, str]]:
+    """Python files below ``top``, following directory links but never round a loop."""
+    base = root if top.resolve().is_relative_to(root) else top.resolve()
+    seen: set[tuple[int, int]] = set()
+    stack = [top]
+    while stack:
+        folder = stack.pop()
+        try:
+            info = folder.stat()
+            entries = sorted(os.scandir(folder), key=lambda e: e.name)
+        except OSError as error:
+            yield folder, f"cannot read directory: {error.strerror}"
+            continue
+        if (info.st_dev, info.st_ino) in seen:
+            if folder.resolve() in (folder.parent.resolve(), *folder.parent.resolve().parents):
+                yield folder, "directory symlink loop; skipped"
+            continue
+        seen.add((info.st_dev, info.st_ino))
+        subfolders = []
+        for entry in entries:
+            path = Path(entry.path)
+            relative = _relative(path, base)
+            if excluded.match_file(relative) or excluded.match_file(relative + "/"):
+                continue
+            if _is_dir(entry):
+                subfolders.append(path)
+            elif entry.name.endswith((".py", ".pyi")) and _is_file(entry):
+                yield path, ""
+        stack.extend(reversed(subfolders))
+
+
+def _is_dir(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_dir()
+    except OSError:
+        return False
+
+
+def _is_file(entry: os.DirEntry[str]) -> bool:
+    try:
+        return entry.is_file()
+    except OSError:
+        return False
+
+
+def _relative(path: Path, base: Path) -> str:
+    absolute = path.parent.resolve() / path.name
+    return (absolute.relative_to(base) if absolute.is_relative_to(base) else absolute).as_posix()

@@ -1,0 +1,27 @@
+"""Stage 6: a :class:`Report` → text in one of the output formats."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from esper_lint.model import Finding
+
+
+@dataclass(frozen=True)
+class Report:
+    findings: tuple[Finding, ...]
+    files: int = 0  # files looked at
+    fixed: int = 0  # fixes applied by --fix
+    unsafe_hidden: int = 0  # fixes that need --unsafe-fixes
+    warnings: tuple[str, ...] = ()  # run-level warnings, e.g. why the dynamic pass was skipped
+    fix_mode: bool = False  # --fix or --diff was given
+
+
+Renderer = Callable[[Report], str]
+
+
+def renderers() -> dict[str, Renderer]:
+    from esper_lint.render import json, text
+
+    return {"text": text.render, "json": json.render}

@@ -1,0 +1,36 @@
+"""A JSON array, one object per finding. Keys are stable: later versions add, never rename."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from esper_lint.model import Finding
+from esper_lint.render import Report
+
+
+def as_dict(finding: Finding) -> dict[str, Any]:
+    s = finding.span
+    bp = finding.blueprint
+    return {
+        "code": finding.code,
+        "path": finding.path,
+        "line": s.line,
+        "column": s.column,
+        "end_line": s.end_line,
+        "end_column": s.end_column,
+        "message": finding.message,
+        "blueprint": {"name": bp.name, "topology": bp.topology, "factory": bp.factory} if bp else None,
+        "estimate": finding.estimate,
+        "formula": finding.formula,
+        "fix": {"applicability": finding.fix.applicability, "replacement": finding.fix.replacement,
+                "comment": finding.fix.comment} if finding.fix else None,
+        "level": finding.level,
+        "confirmed": finding.confirmed,
+        "counts": {str(width): count for width, count in finding.counts} or None,
+        "reference_dim": finding.reference_dim,
+    }
+
+
+def render(report: Report) -> str:
+    return json.dumps([as_dict(f) for f in report.findings], indent=2) + "\n"

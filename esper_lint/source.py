@@ -1,0 +1,64 @@
+"""Reading a Python file's text the way Python would (PEP 263 cookies, BOMs)."""
+
+from __future__ import annotations
+
+import codecs
+import io
+import stat
+import tokenize
+from dataclasses import dataclass
+from pathlib import Path
+
+
+class SourceError(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+@dataclass(frozen=True)
+class Source:
+    data: bytes  # the file as read, to detect changes before writing
+    text: str  # decoded, line endings untouched
+    encoding: str  # as declared (``utf-8-sig`` when a BOM is present)
+
+    @property
+    def newline(self) -> str:
+        return "\r\n" if "\r\n" in self.text else "\n"
+
+
+def read_bytes(path: Path) -> bytes:
+    try:
+        if not stat.S_ISREG(path.stat().st_mode):  # a FIFO or device would block or never end
+            raise SourceError("ESP901", "cannot read file: not a regular file")
+        return path.read_bytes()
+    except OSError as error:
+        raise SourceError("ESP901", f"cannot read file: {error.strerror or error}") from error
+
+
+def decode(data: bytes) -> Source:
+    try:
+        encoding, _ = tokenize.detect_encoding(io.BytesIO(data).readline)
+        codecs.lookup(encoding)
+        text = data.decode(encoding)
+    except (SyntaxError, LookupError, UnicodeDecodeError) as error:
+        raise SourceError("ESP902", f"cannot decode file: {_reason(error)}") from error
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    return Source(data=data, text=text, encoding=encoding)
+
+
+def read(path: Path) -> Source:
+    return decode(read_bytes(path))
+
+
+def encode(source: Source, text: str) -> bytes:
+    """``text`` in the file's own encoding (a BOM stays a BOM)."""
+    return text.encode(source.encoding)
+
+
+def _reason(error: Exception) -> str:
+    if isinstance(error, UnicodeDecodeError):
+        return f"invalid {error.encoding} byte at offset {error.start}"
+    return str(error).splitlines()[0]

@@ -1,0 +1,99 @@
+'''ESP002 wrong-formula-comment: a documented `# formula:` disagrees with the real count.
+
+## What it does
+Checks the `# formula: <expression>` comment documenting a `param_estimate`. Statically, the
+expression must be an integer formula esper-lint can evaluate (numbers, the factory's width
+parameter and integer keyword parameters, `+ - * // % **`, `max`, `min`). With the dynamic
+pass, it must equal the real parameter count at every sampled width; the finding names the
+first width where it does not.
+
+## Why is this bad?
+A formula comment is what readers and reviewers trust instead of the constant. A wrong one is
+worse than none: it carries the authority of a derivation that nobody checked.
+
+## Example
+```python
+@BlueprintRegistry.register("norm", "cnn", param_estimate=128)  # formula: 2*dim
+def create_norm_seed(dim: int) -> nn.Module:
+    return GroupNormSeed(dim)  # 2*dim + 1 parameters
+```
+
+Use instead:
+```python
+@BlueprintRegistry.register("norm", "cnn", param_estimate=129)  # formula: 2*dim + 1
+```
+
+## Fix safety
+The fix replaces the comment's expression with the formula the dynamic pass verified at every
+sampled width. It only touches a comment, so it is always safe.
+'''
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from esper_lint.formula import FormulaError, evaluate
+
+from esper_lint.model import Finding, Site
+from esper_lint.rulekit import Context, comment_fix, error_phrase, finding, formula_env
+
+CODE = "ESP002"
+NAME = "wrong-formula-comment"
+SUMMARY = "a documented `# formula:` disagrees with the real parameter count"
+
+VALID = [
+    '''
+from torch import nn
+from registry import BlueprintRegistry
+
+@BlueprintRegistry.register("norm", "cnn", param_estimate=128)  # formula: 2*dim
+def create_norm_seed(dim: int) -> nn.Module:
+    return nn.GroupNorm(1, dim)
+''',
+]
+
+INVALID = [
+    '''
+from torch import nn
+from registry import BlueprintRegistry
+
+@BlueprintRegistry.register("norm", "cnn", param_estimate=129)  # formula: 2*dim + 1
+def create_norm_seed(dim: int) -> nn.Module:
+    return nn.GroupNorm(1, dim)
+''',
+    '''
+from torch import nn
+from registry import BlueprintRegistry
+
+# formula: 2*dim plus some
+@BlueprintRegistry.register("norm", "cnn", param_estimate=128)
+def create_norm_seed(dim: int) -> nn.Module:
+    return nn.GroupNorm(1, dim)
+''',
+]
+
+
+def check(site: Site, ctx: Context) -> Iterator[Finding]:
+    documented = site.estimate.formula if site.estimate else None
+    if documented is None:
+        return
+    m = ctx.measured
+    label = f"documented formula `{documented}` for {site.blueprint.label}"
+    env = formula_env(m, m.counts[0][0]) if m else {"dim": 1}
+    try:
+        evaluate(documented, env)
+    except FormulaError as error:
+        yield finding(site, CODE, f"{label} cannot be evaluated: {error}", ctx,
+                      fix=comment_fix(site, m.formula) if m and m.formula else None)
+        return
+    if m is None:
+        return
+    for width, actual in m.counts:
+        claimed = evaluate(documented, formula_env(m, width))
+        if claimed != actual:
+            verified = f"; actual = {m.formula.expr}" if m.formula else ""
+            yield finding(site, CODE, f"{label} is wrong at {m.variable}={width}: gives "
+                          f"{claimed:,}, actual {actual:,} ({error_phrase(claimed, actual)})"
+                          f"{verified}", ctx,
+                          fix=comment_fix(site, m.formula) if m.formula else None)
+            return

@@ -1,0 +1,81 @@
+'''ESP003 wrong-callable-estimate: a callable `param_estimate` disagrees with the real count.
+
+## What it does
+When `param_estimate` is a callable (a lambda or a named function), the dynamic pass calls it
+at every sampled width and compares the result with the real parameter count of the module the
+factory builds. The finding names the first width where they differ and by how much.
+
+## Why is this bad?
+A callable estimate looks exact by construction, so nobody re-checks it. When the module
+changes (a bias added, a reduction ratio changed) the callable silently drifts.
+
+## Example
+```python
+@BlueprintRegistry.register("lora", "transformer", param_estimate=lambda dim: dim * 8)
+def create_lora_seed(dim: int, rank: int = 8) -> nn.Module:
+    return LoRASeed(dim, rank)  # 2*dim*rank parameters
+```
+
+Use instead:
+```python
+@BlueprintRegistry.register("lora", "transformer",
+                            param_estimate=lambda dim, rank=8: 2*dim*rank)
+```
+
+## Fix safety
+The fix replaces the callable with one built from the verified formula. The registry already
+takes callables here, so the fix is safe.
+'''
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from esper_lint.model import Finding, Fix, Site
+from esper_lint.rulekit import Context, error_phrase, finding
+
+CODE = "ESP003"
+NAME = "wrong-callable-estimate"
+SUMMARY = "a callable `param_estimate` disagrees with the real parameter count"
+
+VALID = [
+    '''
+from torch import nn
+from registry import BlueprintRegistry
+
+@BlueprintRegistry.register("norm", "cnn", param_estimate=lambda dim: 2*dim)
+def create_norm_seed(dim: int) -> nn.Module:
+    return nn.GroupNorm(1, dim)
+''',
+]
+
+INVALID = [
+    '''
+from torch import nn
+from registry import BlueprintRegistry
+
+def norm_estimate(dim: int) -> int:
+    return dim * 2 + 1
+
+@BlueprintRegistry.register("norm", "cnn", param_estimate=norm_estimate)
+def create_norm_seed(dim: int) -> nn.Module:
+    return nn.GroupNorm(1, dim)
+''',
+]
+
+
+def check(site: Site, ctx: Context) -> Iterator[Finding]:
+    m = ctx.measured
+    if m is None or site.estimate is None or not m.estimate_values:
+        return
+    actual = dict(m.counts)
+    for width, claimed in m.estimate_values:
+        if width in actual and claimed != actual[width]:
+            verified = f"; actual = {m.formula.expr}" if m.formula else ""
+            fix = (Fix("safe", m.formula.as_lambda(), None, site.estimate.span)
+                   if m.formula else None)
+            yield finding(site, CODE, f"param_estimate callable `{site.estimate.source}` for "
+                          f"{site.blueprint.label} is wrong at {m.variable}={width}: returns "
+                          f"{claimed:,}, actual {actual[width]:,} "
+                          f"({error_phrase(claimed, actual[width])}){verified}", ctx, fix=fix)
+            return

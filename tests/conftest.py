@@ -1,0 +1,41 @@
+"""Shared helpers: run the real CLI, read the `# expect: CODE` markers in fixture files."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from esper_lint.cli import main
+
+ROOT = Path(__file__).resolve().parent.parent
+FIXTURES = ROOT / "fixtures"
+EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>ESP\d+(?:,\s*ESP\d+)*)")
+
+
+def run_cli(*args: str, cwd: Path | None = None) -> Result:
+    """The real click command, in ``cwd`` (default: the repository root)."""
+    runner = CliRunner()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.chdir(cwd or ROOT)
+        return runner.invoke(main, list(args), catch_exceptions=False)
+
+
+def run_json(*args: str, cwd: Path | None = None) -> tuple[Result, list[dict[str, Any]]]:
+    result = run_cli("--format", "json", *args, cwd=cwd)
+    return result, json.loads(result.stdout)
+
+
+def expected_markers(path: Path) -> set[tuple[int, str]]:
+    """(line, code) for every ``# expect: CODE`` comment in a fixture file."""
+    text = path.read_bytes().decode("latin-1")
+    return {
+        (number, code.strip())
+        for number, line in enumerate(text.splitlines(), start=1)
+        if (match := EXPECT.search(line))
+        for code in match.group("codes").split(",")
+    }

@@ -1,0 +1,104 @@
+"""Bad files and paths give one clear ESP9xx diagnostic each, and the run goes on."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from conftest import FIXTURES, run_cli, run_json
+
+GOOD = FIXTURES / "static" / "shapes.py"
+
+
+def _codes_by_file(findings: list[dict[str, object]]) -> dict[str, set[object]]:
+    table: dict[str, set[object]] = {}
+    for f in findings:
+        table.setdefault(str(f["path"]).rsplit("/", 1)[-1], set()).add(f["code"])
+    return table
+
+
+def test_each_bad_file_gets_one_diagnostic_and_the_rest_is_linted() -> None:
+    result, findings = run_json("--no-dynamic", "fixtures/bad", "fixtures/static/shapes.py")
+    by_file = _codes_by_file(findings)
+    assert by_file["syntax_error.py"] == {"ESP999"}
+    assert by_file["undecodable.py"] == {"ESP902"}
+    assert by_file["latin1_cookie.py"] == {"ESP001"}
+    assert by_file["shapes.py"] == {"ESP001"}
+    assert sum(1 for f in findings if f["code"] in ("ESP999", "ESP902")) == 2
+    assert result.exit_code == 1 and "Traceback" not in result.output
+
+
+def test_syntax_error_points_at_the_line() -> None:
+    _, findings = run_json("--no-dynamic", "fixtures/bad/syntax_error.py")
+    [error] = findings
+    assert error["line"] == 3 and "'(' was never closed" in error["message"]
+
+
+def test_latin1_cookie_is_decoded() -> None:
+    _, findings = run_json("--no-dynamic", "fixtures/bad/latin1_cookie.py")
+    assert findings[0]["blueprint"]["name"] == "café"
+
+
+def test_missing_path(tmp_path: Path) -> None:
+    _result, findings = run_json("--no-dynamic", "does/not/exist.py", str(GOOD), cwd=tmp_path)
+    [missing] = [f for f in findings if f["code"] == "ESP901"]
+    assert missing["path"] == "does/not/exist.py" and "no such file" in missing["message"]
+    assert any(f["code"] == "ESP001" for f in findings)
+
+
+def test_unreadable_file(tmp_path: Path) -> None:
+    shutil.copy(GOOD, tmp_path / "good.py")
+    (tmp_path / "dangling.py").symlink_to(tmp_path / "nowhere.py")
+    unreadable = tmp_path / "locked.py"
+    unreadable.mkdir()  # a folder named like a file: reading it fails even as root
+    (unreadable / "__init__.py").write_text("x = 1\n")
+    _, findings = run_json("--no-dynamic", "dangling.py", "good.py", cwd=tmp_path)
+    assert [f["code"] for f in findings if f["path"] == "dangling.py"] == ["ESP901"]
+    assert any(f["code"] == "ESP001" and f["path"] == "good.py" for f in findings)
+
+
+def test_permission_denied(tmp_path: Path) -> None:
+    target = tmp_path / "secret.py"
+    shutil.copy(GOOD, target)
+    target.chmod(0)
+    _, findings = run_json("--no-dynamic", "secret.py", cwd=tmp_path)
+    if os.geteuid() == 0:  # root reads anyway: the file is simply linted
+        assert findings[0]["code"] == "ESP001"
+    else:
+        assert [f["code"] for f in findings] == ["ESP901"]
+
+
+def test_directory_symlink_loop(tmp_path: Path) -> None:
+    package = tmp_path / "pkg"
+    package.mkdir()
+    shutil.copy(GOOD, package / "good.py")
+    (package / "loop").symlink_to(package, target_is_directory=True)
+    result, findings = run_json("--no-dynamic", ".", cwd=tmp_path)
+    loops = [f for f in findings if f["code"] == "ESP903"]
+    assert len(loops) == 1 and "loop" in loops[0]["message"]
+    assert sum(1 for f in findings if f["code"] == "ESP001") == 9  # linted once, not twice
+    assert result.exit_code == 1
+
+
+def test_excluded_folders_are_skipped_but_named_files_are_not(tmp_path: Path) -> None:
+    (tmp_path / "build").mkdir()
+    shutil.copy(GOOD, tmp_path / "build" / "generated.py")
+    _, findings = run_json("--no-dynamic", ".", cwd=tmp_path)
+    assert findings == []
+    _, findings = run_json("--no-dynamic", "build/generated.py", cwd=tmp_path)
+    assert findings
+
+
+def test_fifo_is_not_read(tmp_path: Path) -> None:
+    os.mkfifo(tmp_path / "pipe.py")
+    shutil.copy(GOOD, tmp_path / "good.py")
+    result, findings = run_json("--no-dynamic", ".", cwd=tmp_path)
+    assert result.exit_code == 1 and any(f["path"] == "good.py" for f in findings)
+
+
+def test_internal_error_is_one_line(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.esper-lint]\nselect = [\n")
+    result = run_cli("--no-dynamic", ".", cwd=tmp_path)
+    assert result.exit_code == 2
+    assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,74 @@
+"""[tool.esper-lint] in pyproject.toml, and --config."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, run_cli, run_json
+
+SHAPES = FIXTURES / "static" / "shapes.py"
+
+
+def _project(tmp_path: Path, table: str) -> Path:
+    (tmp_path / "pyproject.toml").write_text(f"[tool.esper-lint]\n{table}\n")
+    (tmp_path / "src").mkdir()
+    shutil.copy(SHAPES, tmp_path / "src" / "shapes.py")
+    shutil.copy(FIXTURES / "static" / "documented.py", tmp_path / "src" / "documented.py")
+    return tmp_path
+
+
+def test_select_from_pyproject(tmp_path: Path) -> None:
+    _, findings = run_json("--no-dynamic", ".", cwd=_project(tmp_path, 'select = ["ESP002"]'))
+    assert {f["code"] for f in findings} == {"ESP002"}
+
+
+def test_cli_overrides_config(tmp_path: Path) -> None:
+    project = _project(tmp_path, 'select = ["ESP002"]')
+    _, findings = run_json("--no-dynamic", "--select", "ESP001", ".", cwd=project)
+    assert {f["code"] for f in findings} == {"ESP001"}
+
+
+def test_per_file_ignores(tmp_path: Path) -> None:
+    project = _project(tmp_path, '[tool.esper-lint.per-file-ignores]\n"src/shapes.py" = ["ESP001"]')
+    _, findings = run_json("--no-dynamic", ".", cwd=project)
+    assert {f["path"] for f in findings} == {"src/documented.py"}
+
+
+def test_exclude(tmp_path: Path) -> None:
+    project = _project(tmp_path, 'extend-exclude = ["src/shapes.py"]')
+    _, findings = run_json("--no-dynamic", ".", cwd=project)
+    assert {f["path"] for f in findings} == {"src/documented.py"}
+
+
+def test_register_functions_and_estimate_keyword(tmp_path: Path) -> None:
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.esper-lint]\nregister-functions = ["SeedBank.add"]\nestimate-keyword = "size"\n')
+    (tmp_path / "seeds.py").write_text(
+        "from bank import SeedBank\n\n"
+        "@SeedBank.add('norm', 'cnn', size=100)\ndef make(dim):\n    return None\n\n"
+        "@BlueprintRegistry.register('norm', 'cnn', param_estimate=100)\ndef other(dim):\n"
+        "    return None\n")
+    _, findings = run_json("--no-dynamic", ".", cwd=tmp_path)
+    assert [(f["line"], f["blueprint"]["factory"]) for f in findings] == [(3, "make")]
+
+
+def test_explicit_config_file(tmp_path: Path) -> None:
+    project = _project(tmp_path, "")
+    other = tmp_path / "other.toml"
+    other.write_text('[tool.esper-lint]\nignore = ["ESP001"]\n')
+    _, findings = run_json("--no-dynamic", "--config", str(other), ".", cwd=project)
+    assert {f["code"] for f in findings} == {"ESP002"}
+
+
+@pytest.mark.parametrize(("table", "message"), [
+    ("colour = 1", "unknown key(s) in [tool.esper-lint]: colour"),
+    ('select = ["ESP7"]', "unknown rule selector `ESP7`"),
+    ('count = "some"', "`count` must be"),
+    ("timeout = \"slow\"", "`timeout` has the wrong type"),
+])
+def test_bad_config_exits_2(tmp_path: Path, table: str, message: str) -> None:
+    result = run_cli("--no-dynamic", ".", cwd=_project(tmp_path, table))
+    assert result.exit_code == 2
+    assert message in result.stderr
