@@ -101,3 +101,22 @@ def test_explain_prints_the_rule_documentation() -> None:
 def test_version() -> None:
     result = run_cli("--version")
     assert result.exit_code == 0 and "esper-lint" in result.stdout
+
+
+@pytest.mark.parametrize("fixture", STATIC, ids=lambda p: p.name)
+def test_every_span_covers_the_estimate_as_written(fixture: Path) -> None:
+    from esper_lint.config import Config
+    from esper_lint.sites import find_sites
+
+    text = fixture.read_text()
+    lines = text.splitlines(keepends=True)
+    offsets = [sum(len(line) for line in lines[:i]) for i in range(len(lines) + 1)]
+    for site in find_sites(fixture, fixture.name, text, Config()).sites:
+        if site.estimate is None:
+            continue
+        s = site.estimate.span
+        start = offsets[s.line - 1] + s.column - 1
+        end = offsets[s.end_line - 1] + s.end_column - 1
+        assert text[start:end] == site.estimate.source
+        call = site.call
+        assert text[offsets[call.line - 1] + call.column - 1:].startswith(site.register + "(")
