@@ -1,0 +1,809 @@
+"""Exact integer formulas for parameter counts: evaluate, derive, print.
+
+Standard library only, so the static pass can check ``# formula:`` comments
+without torch.  Expressions are a small subset of Python: integers, names,
+``+ - * // % ** /`` (``/`` only when exact) and ``max``, ``min``, ``abs``.
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import operator
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, replace
+from fractions import Fraction
+from functools import lru_cache
+from itertools import product
+
+from esper_lint.model import Formula
+
+Env = Mapping[str, int]
+Sample = tuple[Mapping[str, int], int]
+Evaluator = Callable[[Env], int]
+
+MAX_EXPONENT = 8
+MAX_BITS = 4096  # about 1,200 digits: far beyond any parameter count
+MAX_LENGTH = 2000
+MAX_DEPTH = 100  # keeps compiling, evaluating and printing well inside the recursion limit
+MAX_DIVISOR = 64  # largest constant floor divisor ``derive`` looks for
+MAX_TERMS = 1000  # ``render`` refuses expansions larger than this
+
+
+class FormulaError(ValueError):
+    """An expression outside the formula language, or one that cannot be evaluated."""
+
+
+# --------------------------------------------------------------------------- evaluate
+
+
+def evaluate(expr: str, env: Mapping[str, int]) -> int:
+    """The integer value of ``expr`` with the names in ``env``; FormulaError otherwise."""
+    return _compile(expr)(env)
+
+
+def free_names(expr: str) -> frozenset[str]:
+    """The names ``expr`` reads (not counting ``max``, ``min``, ``abs`` calls)."""
+    _compile(expr)
+    calls = {id(n.func) for n in ast.walk(_parse(expr)) if isinstance(n, ast.Call)}
+    return frozenset(
+        n.id for n in ast.walk(_parse(expr)) if isinstance(n, ast.Name) and id(n) not in calls
+    )
+
+
+@lru_cache(maxsize=512)
+def _parse(expr: str) -> ast.expr:
+    if len(expr) > MAX_LENGTH:
+        raise FormulaError(f"formula longer than {MAX_LENGTH} characters")
+    try:
+        tree = ast.parse(expr.strip(), mode="eval").body
+    except SyntaxError as exc:
+        raise FormulaError(f"not a Python expression: {exc.msg}") from None
+    except (RecursionError, MemoryError, ValueError):
+        raise FormulaError("formula nested too deeply") from None
+    if _depth(tree) > MAX_DEPTH:
+        raise FormulaError(f"formula nested more than {MAX_DEPTH} deep")
+    return tree
+
+
+def _depth(tree: ast.AST) -> int:
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, depth = stack.pop()
+        deepest = max(deepest, depth)
+        stack += [(child, depth + 1) for child in ast.iter_child_nodes(node)]
+    return deepest
+
+
+@lru_cache(maxsize=512)
+def _compile(expr: str) -> Evaluator:
+    return _node(_parse(expr))
+
+
+def _checked(value: int) -> int:
+    if value.bit_length() > MAX_BITS:
+        raise FormulaError(f"intermediate value exceeds {MAX_BITS} bits")
+    return value
+
+
+def _nonzero(b: int) -> int:
+    if b == 0:
+        raise FormulaError("division by zero")
+    return b
+
+
+def _power(a: int, b: int) -> int:
+    if not 0 <= b <= MAX_EXPONENT:
+        raise FormulaError(f"exponent {b} outside 0..{MAX_EXPONENT}")
+    if a.bit_length() * b > MAX_BITS:
+        raise FormulaError(f"intermediate value exceeds {MAX_BITS} bits")
+    result: int = a**b  # typeshed cannot tell the exponent is non-negative
+    return result
+
+
+def _true_divide(a: int, b: int) -> int:
+    quotient, remainder = divmod(a, _nonzero(b))
+    if remainder:
+        raise FormulaError(f"{a}/{b} is not an integer")
+    return quotient
+
+
+_BINARY: dict[type[ast.operator], Callable[[int, int], int]] = {
+    ast.Add: operator.add,
+    ast.Sub: operator.sub,
+    ast.Mult: operator.mul,
+    ast.FloorDiv: lambda a, b: a // _nonzero(b),
+    ast.Mod: lambda a, b: a % _nonzero(b),
+    ast.Pow: _power,
+    ast.Div: _true_divide,
+}
+_CALLS: dict[str, tuple[Callable[[list[int]], int], int, int]] = {
+    # name: (function, fewest arguments, most arguments)
+    "max": (max, 2, 64),
+    "min": (min, 2, 64),
+    "abs": (lambda args: abs(args[0]), 1, 1),
+}
+
+
+def _node(node: ast.expr) -> Evaluator:
+    """A closure computing ``node``; raises FormulaError for anything unsupported."""
+    match node:
+        case ast.Constant(value=bool()):
+            pass
+        case ast.Constant(value=int() as value):
+            return lambda env: value
+        case ast.Name(id=name):
+            return lambda env: _lookup(env, name)
+        case ast.UnaryOp(op=ast.USub() | ast.UAdd() as op, operand=operand):
+            inner = _node(operand)
+            sign = -1 if isinstance(op, ast.USub) else 1
+            return lambda env: sign * inner(env)
+        case ast.BinOp(left=left, op=op, right=right) if type(op) in _BINARY:
+            return _binary(_BINARY[type(op)], _node(left), _node(right))
+        case ast.Call(func=ast.Name(id=name), args=args, keywords=[]) if name in _CALLS:
+            return _call(name, [_node(arg) for arg in args])
+    raise FormulaError(f"{_describe(node)} is not allowed in a formula")
+
+
+def _lookup(env: Env, name: str) -> int:
+    if name not in env:
+        raise FormulaError(f"unknown name {name!r}")
+    value = env[name]
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise FormulaError(f"{name!r} is not an integer")
+    return value
+
+
+def _binary(op: Callable[[int, int], int], left: Evaluator, right: Evaluator) -> Evaluator:
+    return lambda env: _checked(op(left(env), right(env)))
+
+
+def _call(name: str, args: list[Evaluator]) -> Evaluator:
+    function, fewest, most = _CALLS[name]
+    if not fewest <= len(args) <= most:
+        raise FormulaError(f"{name}() takes {fewest}..{most} positional arguments here")
+    return lambda env: function([arg(env) for arg in args])
+
+
+def _describe(node: ast.AST) -> str:
+    match node:
+        case ast.Constant(value=bool() | None as value):
+            return f"the constant {value!r}"
+        case ast.Constant(value=value):
+            return f"the {type(value).__name__} constant {value!r}"
+        case ast.Attribute(attr=attr) | ast.Call(func=ast.Attribute(attr=attr)):
+            return f"attribute access (.{attr})"
+        case ast.Call(func=ast.Name(id=name), keywords=[]) if name in _CALLS:
+            return f"starred arguments to {name}()"
+        case ast.Call(func=ast.Name(id=name)) if name in _CALLS:
+            return f"keyword arguments to {name}()"
+        case ast.Call(func=ast.Name(id=name)):
+            return f"calling {name}()"
+        case ast.BinOp(op=op) | ast.UnaryOp(op=op):
+            return f"the operator {type(op).__name__}"
+    return f"{type(node).__name__.lower()} syntax"
+
+
+# --------------------------------------------------------------------------- render
+
+Monomial = tuple[tuple[str, int], ...]  # (factor text, power), sorted by text
+Poly = dict[Monomial, int]
+
+
+@dataclass(frozen=True)
+class _Factor:
+    rank: int  # 0 the variable, 1 another name, 2 a compound such as ``dim//4``
+    degree: int
+    bare: bool  # can stand in a product without parentheses
+
+
+def render(expr: str, variable: str = "dim") -> str:
+    """``expr`` in canonical form, e.g. ``dim*dim + 11*dim`` → ``dim**2 + 11*dim``.
+
+    Terms by degree, highest first, the constant last; coefficients first;
+    ``variable`` before other names.  The result evaluates exactly as ``expr``.
+    """
+    _compile(expr)
+    printer = _Printer(variable)
+    return printer.text(printer.poly(_parse(expr)))
+
+
+class _Printer:
+    def __init__(self, variable: str) -> None:
+        self.variable = variable
+        self.factors: dict[str, _Factor] = {}
+
+    def poly(self, node: ast.expr) -> Poly:
+        match node:
+            case ast.Constant(value=int() as value):
+                return _constant(value)
+            case ast.Name(id=name):
+                self.factors[name] = _Factor(0 if name == self.variable else 1, 1, True)
+                return {((name, 1),): 1}
+            case ast.UnaryOp(op=ast.USub(), operand=operand):
+                return _scale(self.poly(operand), -1)
+            case ast.UnaryOp(operand=operand):
+                return self.poly(operand)
+            case ast.BinOp(left=left, op=ast.Add() | ast.Sub() as op, right=right):
+                sign = 1 if isinstance(op, ast.Add) else -1
+                return _add(self.poly(left), _scale(self.poly(right), sign))
+            case ast.BinOp(left=left, op=ast.Mult(), right=right):
+                return _multiply(self.poly(left), self.poly(right))
+            case ast.BinOp(left=left, op=ast.Pow(), right=right):
+                return self.power(self.poly(left), self.poly(right))
+            case ast.BinOp(left=left, op=op, right=right):
+                return self.division(self.poly(left), op, self.poly(right))
+            case ast.Call(func=ast.Name(id=name), args=args):
+                return self.call(name, [self.poly(arg) for arg in args])
+        raise FormulaError(f"{_describe(node)} is not allowed in a formula")  # pragma: no cover
+
+    def power(self, base: Poly, exponent: Poly) -> Poly:
+        e = _as_constant(exponent)
+        if e is None:
+            return self.compound(f"{self.operand(base)}**{self.operand(exponent)}", base, False)
+        b = _as_constant(base)
+        if b is not None:
+            return _constant(_power(b, e))
+        _power(1, e)  # the same range check as evaluation
+        result = _constant(1)
+        for _ in range(e):
+            result = _multiply(result, base)
+        return result
+
+    def division(self, left: Poly, op: ast.operator, right: Poly) -> Poly:
+        a, b = _as_constant(left), _as_constant(right)
+        if a is not None and b is not None:
+            return _constant(_checked(_BINARY[type(op)](a, b)))
+        if b == 1 and not isinstance(op, ast.Mod):
+            return left
+        symbol = {ast.FloorDiv: "//", ast.Mod: " % ", ast.Div: "/"}[type(op)]
+        return self.compound(f"{self.operand(left)}{symbol}{self.operand(right)}", left, False)
+
+    def call(self, name: str, args: list[Poly]) -> Poly:
+        values = [_as_constant(arg) for arg in args]
+        known = [v for v in values if v is not None]
+        function = _CALLS[name][0]
+        if len(known) == len(args):
+            return _constant(function(known))
+        texts = sorted({self.text(arg) for arg, v in zip(args, values, strict=True) if v is None})
+        if name != "abs" and len(texts) == 1 and not known:
+            return next(arg for arg in args if self.text(arg) == texts[0])
+        shown = [str(function(known))] if known else []
+        degree = max(self.degree(arg) for arg in args)
+        return self.compound(f"{name}({', '.join(shown + texts)})", _constant(0), True, degree)
+
+    def compound(self, text: str, inner: Poly, bare: bool, degree: int | None = None) -> Poly:
+        self.factors[text] = _Factor(2, self.degree(inner) if degree is None else degree, bare)
+        return {((text, 1),): 1}
+
+    def operand(self, p: Poly) -> str:
+        """``p`` as an operand of ``//``, ``%``, ``/`` or ``**``."""
+        c = _as_constant(p)
+        if c is not None and c >= 0:
+            return str(c)
+        if len(p) == 1:
+            [(monomial, coefficient)] = p.items()
+            if coefficient == 1 and len(monomial) == 1 and monomial[0][1] == 1:
+                text = monomial[0][0]
+                if self.factors[text].bare:
+                    return text
+        return f"({self.text(p)})"
+
+    def degree(self, p: Poly) -> int:
+        return max((self.monomial_degree(m) for m in p), default=0)
+
+    def monomial_degree(self, m: Monomial) -> int:
+        return sum(self.factors[text].degree * power for text, power in m)
+
+    def text(self, p: Poly) -> str:
+        terms = sorted(((m, c) for m, c in p.items() if c), key=lambda mc: self.order(mc[0]))
+        if not terms:
+            return "0"
+        (first, c0), *rest = terms
+        out = ("-" if c0 < 0 else "") + self.term(first, abs(c0), after_unary_minus=c0 < 0)
+        for monomial, coefficient in rest:
+            sign = "-" if coefficient < 0 else "+"
+            out += f" {sign} {self.term(monomial, abs(coefficient), after_unary_minus=False)}"
+        return out
+
+    def order(self, m: Monomial) -> tuple[bool, int, int, tuple[tuple[int, str, int], ...]]:
+        variable_power = dict(m).get(self.variable, 0)
+        key = tuple((self.factors[t].rank, t, -power) for t, power in self.sorted_factors(m))
+        return (not m, -self.monomial_degree(m), -variable_power, key)
+
+    def sorted_factors(self, m: Monomial) -> list[tuple[str, int]]:
+        return sorted(m, key=lambda tp: (self.factors[tp[0]].rank, tp[0]))
+
+    def term(self, m: Monomial, magnitude: int, after_unary_minus: bool) -> str:
+        if not m:
+            return str(magnitude)
+        # ``dim**2 - dim//4`` needs no parentheses, but ``-dim//4`` would mean ``(-dim)//4``
+        alone = len(m) == 1 and m[0][1] == 1 and magnitude == 1 and not after_unary_minus
+        parts = []
+        for text, power in self.sorted_factors(m):
+            shown = text if alone or self.factors[text].bare else f"({text})"
+            parts.append(shown if power == 1 else f"{shown}**{power}")
+        body = "*".join(parts)
+        return body if magnitude == 1 else f"{magnitude}*{body}"
+
+
+def _constant(value: int) -> Poly:
+    return {(): value} if value else {}
+
+
+def _as_constant(p: Poly) -> int | None:
+    if not p:
+        return 0
+    return p[()] if len(p) == 1 and () in p else None
+
+
+def _scale(p: Poly, factor: int) -> Poly:
+    return {m: c * factor for m, c in p.items()}
+
+
+def _add(a: Poly, b: Poly) -> Poly:
+    out = dict(a)
+    for m, c in b.items():
+        out[m] = out.get(m, 0) + c
+    return {m: c for m, c in out.items() if c}
+
+
+def _multiply(a: Poly, b: Poly) -> Poly:
+    out: Poly = {}
+    for (ma, ca), (mb, cb) in product(a.items(), b.items()):
+        powers = dict(ma)
+        for text, power in mb:
+            powers[text] = powers.get(text, 0) + power
+        m = tuple(sorted(powers.items()))
+        out[m] = _checked(out.get(m, 0) + ca * cb)
+    if len(out) > MAX_TERMS or any(p > MAX_EXPONENT**2 for m in out for _, p in m):
+        raise FormulaError("formula too large to print")
+    return {m: c for m, c in out.items() if c}
+
+
+# --------------------------------------------------------------------------- derive
+
+
+@dataclass(frozen=True)
+class _Floor:
+    """``max(low, variable//divisor)``; ``low`` is None for a plain floor.
+
+    ``divisor`` and ``low`` are constants or a parameter's name.
+    """
+
+    divisor: int | str
+    low: int | str | None = None
+
+    def expr(self, variable: str) -> str:
+        inner = variable if self.divisor == 1 else f"{variable}//{self.divisor}"
+        return inner if self.low is None else f"max({self.low}, {inner})"
+
+
+@dataclass(frozen=True)
+class _Term:
+    """``variable**power`` times floors times parameter powers."""
+
+    power: int = 0
+    floors: tuple[_Floor, ...] = ()
+    multiplier: tuple[tuple[str, int], ...] = ()
+
+    @property
+    def degree(self) -> int:
+        return self.power + len(self.floors) + sum(e for _, e in self.multiplier)
+
+    def expr(self, variable: str) -> str:
+        parts = [f"{variable}**{self.power}"] if self.power else []
+        parts += [f"({f.expr(variable)})" for f in self.floors]
+        parts += [f"{name}**{e}" for name, e in self.multiplier]
+        return "*".join(parts) or "1"
+
+    def times(self, multiplier: tuple[tuple[str, int], ...]) -> _Term:
+        return replace(self, multiplier=multiplier)
+
+
+@dataclass(frozen=True)
+class _Fit:
+    terms: tuple[tuple[int, _Term], ...]  # nonzero integer coefficients
+
+    def expr(self, variable: str) -> str:
+        raw = " + ".join(f"{c}*({t.expr(variable)})" for c, t in self.terms) or "0"
+        return render(raw, variable)
+
+    @property
+    def floors(self) -> tuple[_Floor, ...]:
+        return tuple(dict.fromkeys(f for _, t in self.terms for f in t.floors))
+
+
+@dataclass(frozen=True)
+class _Data:
+    variable: str
+    params: tuple[tuple[str, int], ...]
+    envs: tuple[dict[str, int], ...]
+    counts: tuple[int, ...]
+    conflict: int | None  # a width where two builds with the same arguments disagree
+
+    def is_default(self, env: Env, skip: str = "") -> bool:
+        return all(env[name] == default for name, default in self.params if name != skip)
+
+    def base(self) -> tuple[list[dict[str, int]], list[int]]:
+        pairs = [(e, c) for e, c in zip(self.envs, self.counts, strict=True) if self.is_default(e)]
+        return [e for e, _ in pairs], [c for _, c in pairs]
+
+
+def derive(
+    samples: Sequence[Sample],
+    variable: str = "dim",
+    params: Sequence[tuple[str, int]] = (),
+) -> Formula | None:
+    """The simplest integer formula reproducing every sampled count, or None.
+
+    ``samples`` are ``({variable: width, param: value, ...}, count)``; a missing
+    parameter means its default, and every value must be an int (ValueError
+    otherwise).  Parameters that never change the count are left out.
+    """
+    data = _prepare(samples, variable, params)
+    fit = _derive_fit(data)
+    if fit is None:
+        return None
+    expr = fit.expr(variable)
+    if not _verified(expr, data):
+        return None
+    used = free_names(expr)
+    return Formula(expr, variable, tuple(p for p in data.params if p[0] in used))
+
+
+def why_not(
+    samples: Sequence[Sample],
+    variable: str = "dim",
+    params: Sequence[tuple[str, int]] = (),
+) -> str:
+    """A plain reason why :func:`derive` finds no formula for ``samples``."""
+    data = _prepare(samples, variable, params)
+    envs, counts = data.base()
+    if not envs:
+        return "no width was sampled with every parameter at its default"
+    if data.conflict is not None:
+        return f"the count differs between builds at {variable}={data.conflict}"
+    v = variable
+    families = f"{v}, {v}**2, {v}**3, {v}//r, max(k, {v}//r)"
+    widths = len({env[v] for env in envs})
+    if _fit_base(envs, counts, v) is None:
+        return f"no formula with integer coefficients over {families} fits the {widths} sampled widths"
+    varied = ", ".join(_relevant(data))
+    if _derive_fit(data) is None:
+        return (f"the counts at default arguments fit a formula, but none with integer "
+                f"coefficients also fits the builds with {varied} changed")
+    return "the derived formula did not reproduce every sampled count"
+
+
+def _prepare(samples: Sequence[Sample], variable: str, params: Sequence[tuple[str, int]]) -> _Data:
+    envs: list[dict[str, int]] = []
+    counts: list[int] = []
+    seen: dict[tuple[tuple[str, int], ...], int] = {}
+    conflict = None
+    for env, count in samples:
+        if variable not in env:
+            raise ValueError(f"sample {dict(env)!r} has no {variable!r}")
+        full = {variable: env[variable], **{n: env.get(n, d) for n, d in params}}
+        if not all(type(value) is int for value in full.values()):
+            raise ValueError(f"sample {full!r} has a value that is not an int")
+        key = tuple(sorted(full.items()))
+        if seen.setdefault(key, count) != count and conflict is None:
+            conflict = full[variable]
+        envs.append(full)
+        counts.append(count)
+    return _Data(variable, tuple(params), tuple(envs), tuple(counts), conflict)
+
+
+def _derive_fit(data: _Data) -> _Fit | None:
+    envs, counts = data.base()
+    if not envs or data.conflict is not None:
+        return None
+    fit = _fit_base(envs, counts, data.variable)
+    relevant = _relevant(data)
+    if fit is None or not relevant:
+        return fit
+    return _fit_params(data, fit, relevant)
+
+
+def _verified(expr: str, data: _Data) -> bool:
+    check = _compile(expr)
+    try:
+        return all(check(e) == c for e, c in zip(data.envs, data.counts, strict=True))
+    except FormulaError:
+        return False
+
+
+def _relevant(data: _Data) -> list[str]:
+    """Parameters whose value changed the count somewhere in the samples.
+
+    Compared at widths also built with defaults; when there are none, the joint
+    fit decides (an unused parameter gets no terms).
+    """
+    at_default = {e[data.variable]: c for e, c in zip(*data.base(), strict=True)}
+    relevant = []
+    for name, default in data.params:
+        varied = [
+            (at_default.get(e[data.variable]), c)
+            for e, c in zip(data.envs, data.counts, strict=True)
+            if e[name] != default and data.is_default(e, skip=name)
+        ]
+        compared = [(a, c) for a, c in varied if a is not None]
+        if any(a != c for a, c in compared) or (varied and not compared):
+            relevant.append(name)
+    return relevant
+
+
+# The search, at default arguments: the count is a polynomial of degree <= 2 in
+# the variable and up to two floors ``variable//r``, each perhaps clamped below
+# as ``max(k, variable//r)``.  Such a count is, above the clamps, a polynomial on
+# each residue class modulo lcm(r); finding that period and the width where the
+# clamps stop first keeps the number of candidate floors small.
+
+
+def _fit_base(envs: Sequence[Env], counts: Sequence[int], variable: str) -> _Fit | None:
+    columns = _Columns(envs, variable)
+    widths = [env[variable] for env in envs]
+    for group in _candidate_groups(widths, counts):
+        fits = [_fit_terms(_orders(_dim_terms(floors)), columns, counts) for floors in group]
+        found = [fit for fit in fits if fit is not None]
+        if found:
+            return min(found, key=lambda fit: len(fit.terms))
+    return None
+
+
+def _candidate_groups(widths: Sequence[int], counts: Sequence[int]) -> Iterator[list[tuple[_Floor, ...]]]:
+    """Sets of floors to try, in order; the first group with a fit wins."""
+    yield [()]
+    period = _period(widths, counts)
+    singles: list[_Floor] = []
+    if period is not None:
+        p, threshold = period
+        divisors = [r for r in range(2, p + 1) if p % r == 0]
+        clamped = threshold > min(widths)
+        singles = [_Floor(r) for r in divisors]
+        singles += [_Floor(r, k) for r in [1, *divisors] if clamped for k in _lows(threshold, r)]
+        yield [(f,) for f in singles]
+        pairable = [_Floor(r) for r in divisors]
+        pairable += [_Floor(r, -(-threshold // r)) for r in divisors if clamped]
+        yield [(a, b) for i, a in enumerate(pairable) for b in pairable[i + 1:]
+               if a.divisor != b.divisor]
+    rest = [_Floor(r, low) for low in (None, 1) for r in range(2, MAX_DIVISOR + 1)]
+    yield [(f,) for f in rest if f not in singles]
+
+
+def _lows(threshold: int, divisor: int) -> list[int]:
+    """Clamp values ``k`` for ``max(k, v//divisor)`` whose clamp ends near ``threshold``."""
+    k = -(-threshold // divisor)
+    return [low for low in dict.fromkeys([k, k + 1, threshold // divisor]) if low >= 1]
+
+
+def _period(widths: Sequence[int], counts: Sequence[int]) -> tuple[int, int] | None:
+    """(p, t): the smallest p where each residue class mod p is quadratic above t."""
+    points = sorted(set(zip(widths, counts, strict=True)), reverse=True)  # repeats agree
+    median = points[len(points) // 2][0]
+    for p in range(1, min(MAX_DIVISOR, len(points) // 4) + 1):
+        threshold, confirmed = _quasi_polynomial(points, p)
+        if confirmed and threshold <= median:
+            return p, threshold
+    return None
+
+
+def _quasi_polynomial(points: Sequence[tuple[int, int]], p: int) -> tuple[int, int]:
+    """(threshold, confirmations) for quadratics fitted per class from the widest points."""
+    classes: dict[int, list[tuple[int, int]]] = {}
+    for width, count in points:
+        classes.setdefault(width % p, []).append((width, count))
+    threshold, confirmed = points[-1][0], 0
+    for members in classes.values():
+        if len(members) < 4:
+            continue
+        on_curve = _quadratic(members[:3])
+        for width, count in members[3:]:
+            if not on_curve(width, count):
+                threshold = max(threshold, width + 1)
+                break
+            confirmed += 1
+    return threshold, confirmed
+
+
+def _quadratic(points: Sequence[tuple[int, int]]) -> Callable[[int, int], bool]:
+    """Whether a point lies on the quadratic through three points (Newton form)."""
+    (x0, y0), (x1, y1), (x2, y2) = points
+    a1 = Fraction(y1 - y0, x1 - x0)
+    a2 = (Fraction(y2 - y1, x2 - x1) - a1) / (x2 - x0)
+    scale = math.lcm(a1.denominator, a2.denominator)
+    n1 = a1.numerator * (scale // a1.denominator)
+    n2 = a2.numerator * (scale // a2.denominator)
+    return lambda x, y: scale * (y - y0) == (x - x0) * (n1 + n2 * (x - x1))
+
+
+def _dim_terms(floors: tuple[_Floor, ...]) -> list[_Term]:
+    """All products of degree <= 2 of the variable and ``floors`` (and ``v**3`` alone)."""
+    if not floors:
+        return [_Term(power) for power in range(4)]
+    factors: list[_Floor | None] = [None, *floors]
+    terms = [_Term()] + [_term_of((f,)) for f in factors]
+    terms += [_term_of((a, b)) for i, a in enumerate(factors) for b in factors[i:]]
+    return terms + ([_Term(3)] if len(floors) == 1 else [])
+
+
+def _term_of(factors: tuple[_Floor | None, ...]) -> _Term:
+    floors = tuple(f for f in factors if f is not None)
+    return _Term(len(factors) - len(floors), floors)
+
+
+def _orders(terms: list[_Term]) -> list[list[_Term]]:
+    """Column orders to try: simplest first, then floors before plain powers.
+
+    Only matters when the terms are linearly dependent on the samples (e.g.
+    ``v**2``, ``v*(v//2)`` and ``(v//2)**2``); the solver prefers earlier terms.
+    """
+    return [terms, sorted(terms, key=lambda t: (t.degree, -len(t.floors)))]
+
+
+# Joint fit over parameters: the default formula's terms, with a floor's divisor
+# or clamp replaced by a parameter whose default it equals, times parameter
+# monomials of degree <= 2.
+
+
+def _fit_params(data: _Data, base: _Fit, relevant: list[str]) -> _Fit | None:
+    columns = _Columns(data.envs, data.variable)
+    defaults = dict(data.params)
+    template = list(dict.fromkeys([t for _, t in base.terms] + [_Term()]))
+    broad = _dim_terms(base.floors) if len(base.floors) <= 2 else template
+    for terms in (template, broad):
+        fits = [
+            _fit_terms(_joint_orders(variant, relevant), columns, data.counts)
+            for variant in _variants(terms, relevant, defaults)
+        ]
+        found = [fit for fit in fits if fit is not None]
+        if found:
+            return min(found, key=lambda fit: len(fit.terms))
+    return None
+
+
+def _variants(terms: list[_Term], relevant: list[str], defaults: Mapping[str, int]) -> Iterator[list[_Term]]:
+    floors = list(dict.fromkeys(f for t in terms for f in t.floors))
+    options = [_floor_options(f, relevant, defaults) for f in floors]
+    for choice in product(*options):
+        swap = dict(zip(floors, choice, strict=True))
+        yield [replace(t, floors=tuple(swap[f] for f in t.floors)) for t in terms]
+
+
+def _floor_options(floor: _Floor, relevant: list[str], defaults: Mapping[str, int]) -> list[_Floor]:
+    divisors = [floor.divisor] + [p for p in relevant if defaults[p] == floor.divisor]
+    lows = [floor.low] + [p for p in relevant if floor.low is not None and defaults[p] == floor.low]
+    return [_Floor(d, k) for d in divisors for k in lows]
+
+
+def _joint_orders(terms: list[_Term], relevant: list[str]) -> list[list[_Term]]:
+    monomials = _monomials(relevant)
+    additive = sorted(monomials, key=lambda m: sum(e for _, e in m))
+    # one-at-a-time samples cannot tell ``d*p*q`` from ``8*d*p + 8*d*q - 64*d``
+    products = sorted(monomials, key=lambda m: (-len(m), sum(e for _, e in m)))
+    return [[t.times(m) for m in order for t in terms] for order in (additive, products)]
+
+
+def _monomials(names: list[str]) -> list[tuple[tuple[str, int], ...]]:
+    """Products of ``names`` with total degree <= 2."""
+    out: list[tuple[tuple[str, int], ...]] = [()]
+    out += [((n, e),) for n in names for e in (1, 2)]
+    out += [((a, 1), (b, 1)) for i, a in enumerate(names) for b in names[i + 1:]]
+    return out
+
+
+# Exact solving.  Coefficients are found modulo a large prime, lifted to small
+# integers and then checked against every sample with exact integer arithmetic,
+# so a lift that is wrong (a non-integer true solution) is always rejected.
+
+_PRIME = (1 << 61) - 1
+
+
+class _Columns:
+    """Values of terms at each sample, cached."""
+
+    def __init__(self, envs: Sequence[Env], variable: str) -> None:
+        self.envs = envs
+        self.variable = variable
+        self.cache: dict[object, list[int]] = {}
+
+    def of(self, term: _Term) -> list[int]:
+        if term not in self.cache:
+            column = self.power(self.variable, term.power)
+            for factor in [*map(self.floor, term.floors), *(self.power(*m) for m in term.multiplier)]:
+                column = [a * b for a, b in zip(column, factor, strict=True)]
+            self.cache[term] = column
+        return self.cache[term]
+
+    def power(self, name: str, exponent: int) -> list[int]:
+        key = (name, exponent)
+        if key not in self.cache:
+            self.cache[key] = [env[name] ** exponent for env in self.envs]
+        return self.cache[key]
+
+    def floor(self, f: _Floor) -> list[int]:
+        if f not in self.cache:
+            v = self.variable
+            divisors = [f.divisor if isinstance(f.divisor, int) else e[f.divisor] for e in self.envs]
+            values = [e[v] // d if d else 0 for e, d in zip(self.envs, divisors, strict=True)]
+            if f.low is not None:
+                lows = [f.low if isinstance(f.low, int) else e[f.low] for e in self.envs]
+                values = [max(k, q) for k, q in zip(lows, values, strict=True)]
+            self.cache[f] = values
+        return self.cache[f]
+
+
+def _fit_terms(orders: list[list[_Term]], columns: _Columns, counts: Sequence[int]) -> _Fit | None:
+    """The sparsest fit over the orders tried; stops once the terms are independent."""
+    best: _Fit | None = None
+    for terms in orders:
+        coefficients, independent = _solve([columns.of(t) for t in terms], counts)
+        if coefficients is not None:
+            fit = _Fit(tuple((c, t) for c, t in zip(coefficients, terms, strict=True) if c))
+            if best is None or len(fit.terms) < len(best.terms):
+                best = fit
+        if independent:
+            break
+    return best
+
+
+def _solve(columns: Sequence[Sequence[int]], target: Sequence[int]) -> tuple[list[int] | None, bool]:
+    """(integer x with sum x[j]*columns[j] == target, columns independent on the samples).
+
+    When the columns are dependent, later columns that add nothing get 0.
+    """
+    n, m = len(columns), len(target)
+    echelon: list[tuple[int, list[int]]] = []  # (pivot column, row scaled to 1 at pivot)
+    for i in _spread(m):
+        row = [c[i] % _PRIME for c in columns] + [target[i] % _PRIME]
+        for pivot, other in echelon:
+            if row[pivot]:
+                f = row[pivot]
+                row = [(a - f * b) % _PRIME for a, b in zip(row, other, strict=True)]
+        lead = next((j for j in range(n) if row[j]), None)
+        if lead is None:
+            if row[n]:
+                return None, False
+            continue
+        inverse = pow(row[lead], -1, _PRIME)
+        echelon.append((lead, [a * inverse % _PRIME for a in row]))
+        if len(echelon) == n:
+            break
+    x = _back_substitute(echelon, n)
+    exact = all(
+        sum(xj * c[i] for xj, c in zip(x, columns, strict=True) if xj) == target[i]
+        for i in range(m)
+    )
+    return (x if exact else None), len(echelon) == n
+
+
+def _back_substitute(echelon: list[tuple[int, list[int]]], n: int) -> list[int]:
+    # each row is zero left of its pivot, so solve from the rightmost pivot
+    x = [0] * n
+    for pivot, row in sorted(echelon, reverse=True):
+        value = (row[n] - sum(row[j] * x[j] for j in range(pivot + 1, n))) % _PRIME
+        x[pivot] = value if value <= _PRIME // 2 else value - _PRIME
+    return x
+
+
+def _spread(m: int) -> Iterator[int]:
+    """0..m-1 in a scattered order, so independent rows turn up early."""
+    step = next(s for s in (7919, 104729, 1299709, 1) if math.gcd(s, m) == 1)
+    return ((i * step) % m for i in range(m))
+
+
+# --------------------------------------------------------------------------- domain
+
+
+def domain_rule(inside: Sequence[int], outside: Sequence[int], variable: str = "dim") -> str | None:
+    """``dim % m == 0`` or ``dim >= n`` when that separates the sampled widths, else None."""
+    if not inside or not outside:
+        return None
+    g = math.gcd(*inside)
+    for m in range(2, g + 1):
+        if g % m == 0 and all(w % m for w in outside):
+            return f"{variable} % {m} == 0"
+    if min(inside) > max(outside):
+        return f"{variable} >= {min(inside)}"
+    return None
