@@ -11,6 +11,7 @@ from __future__ import annotations
 import hashlib
 import os
 import pickle
+import sys
 import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -19,7 +20,6 @@ from pathlib import Path
 from typing import Any
 
 from esper_lint import __version__
-from esper_lint.config import Config
 
 CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -44,7 +44,8 @@ def torch_version() -> str:
 
 
 def make_key(*parts: object) -> str:
-    text = repr((__version__, torch_version(), *parts))
+    """A key for ``parts`` as measured by this esper-lint, interpreter and torch."""
+    text = repr((__version__, sys.executable, torch_version(), *parts))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -99,7 +100,3 @@ class Cache:
             stream.write(data)
         os.replace(temporary, target)
 
-
-def relevant_config(config: Config) -> tuple[object, ...]:
-    """The configuration values a measurement depends on."""
-    return (config.count, config.max_width, config.reference_dims, config.src, config.memory_limit_mb)

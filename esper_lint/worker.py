@@ -1,0 +1,480 @@
+"""The child side of the dynamic pass: ``python -m esper_lint.worker``.
+
+The parent (:mod:`esper_lint.measure`) starts one worker and keeps it while it
+behaves.  The worker loads torch once, then answers JSON-line requests on the
+protocol channel, one module per request::
+
+    -> {"module": "pkg.mod", "paths": [...], "project_roots": [...], "widths": [...],
+        "grid": [...], "grid_widths": [...], "count": "all", "budget": 5.0,
+        "cpu_limit": 1024, "items": [{"factory": "make", "estimate": null,
+        "register": "BR.register", "keyword": "param_estimate", "position": 2}]}
+    <- {"event": "imported", "files": [...]}    or {"event": "import_failed", "detail": "..."}
+    <- {"event": "item", "index": 0, ...}       one per item, in order
+    <- {"event": "done"}
+
+A request streams one line per stage rather than one reply, so that when user
+code hangs or kills the process the parent knows which factory did it and keeps
+what was measured before.  Only the standard library and torch are imported
+here: the worker must start under any interpreter the parent was started with.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import ctypes
+import importlib
+import inspect
+import json
+import operator
+import os
+import resource
+import signal
+import sys
+import time
+import traceback
+import typing
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any, TextIO
+
+Json = dict[str, Any]
+DOMAIN_ERRORS = (ValueError, AssertionError)  # how factories and torch modules reject a width
+MAX_DETAIL = 300  # characters of an error's last line worth sending
+
+
+@dataclass(frozen=True)
+class Channel:
+    """The private protocol pipe, out of reach of anything user code prints."""
+
+    reader: TextIO
+    writer: TextIO
+
+    def send(self, message: Json) -> None:
+        self.writer.write(json.dumps(message) + "\n")
+        self.writer.flush()
+
+
+class FetchError(Exception):
+    """The factory cannot be fetched by name from its module."""
+
+
+class OutOfMemory(Exception):
+    """Building the module hit the memory cap."""
+
+
+# --- process setup ---------------------------------------------------------------------------
+
+
+def claim_protocol_channel() -> Channel:
+    """Move the pipes to private fds and point fds 0, 1, 2 at /dev/null.
+
+    Done with ``os.dup2`` rather than by swapping ``sys.stdout`` so that C-level
+    writes and subprocesses started by user code are silenced too, and user code
+    reading stdin cannot eat a request.
+    """
+    reply_fd, request_fd = os.dup(1), os.dup(0)  # os.dup makes them non-inheritable
+    devnull = os.open(os.devnull, os.O_RDWR)
+    for fd in (0, 1, 2):
+        os.dup2(devnull, fd)
+    os.close(devnull)
+    reader = os.fdopen(request_fd, "r", encoding="utf-8")
+    writer = os.fdopen(reply_fd, "w", encoding="utf-8")
+    return Channel(reader, writer)
+
+
+def limit_memory(megabytes: int) -> None:
+    """Cap the heap the worker (torch plus user code) may allocate.
+
+    RLIMIT_DATA rather than RLIMIT_AS: the address-space limit also counts the
+    ~0.5 GB of libtorch that is mapped but never allocated, and the stacks and
+    malloc arenas reserved per thread (which grow with the core count), so torch
+    fails to import under modest RLIMIT_AS caps.  RLIMIT_DATA (Linux >= 4.7
+    counts private anonymous mmaps in it) limits what building tensors really
+    allocates; torch then raises "can't allocate memory" and Python MemoryError.
+    """
+    if megabytes <= 0:
+        return
+    limit = megabytes * 1024 * 1024
+    with contextlib.suppress(ValueError, OSError):
+        _, hard = resource.getrlimit(resource.RLIMIT_DATA)
+        resource.setrlimit(resource.RLIMIT_DATA, (limit, min(limit, hard) if hard >= 0 else limit))
+
+
+def die_with_parent() -> None:
+    """Ask Linux to kill the worker if the parent dies while user code hangs."""
+    if not sys.platform.startswith("linux"):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        pr_set_pdeathsig = 1
+        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
+
+
+def load_torch() -> tuple[str, float, float]:
+    """Import torch once; its version, the import's seconds and the warm-up's seconds."""
+    started = time.perf_counter()
+    import torch
+
+    # Sampling builds tiny modules; extra intra-op threads only add memory and contention.
+    torch.set_num_threads(1)
+    imported = time.perf_counter()
+    # The first arithmetic on meta tensors (``torch.randn(d, r) / r`` in an __init__)
+    # lazily imports torch's Python reference kernels, over a second.  Pay it here,
+    # inside the torch allowance, not inside the first module's timeout.
+    with torch.device("meta"):
+        (torch.ones(2, 2) / 2 + 1).sum()
+    return torch.__version__, imported - started, time.perf_counter() - imported
+
+
+# --- small helpers ---------------------------------------------------------------------------
+
+
+def last_line(error: BaseException) -> str:
+    text = "".join(traceback.format_exception_only(type(error), error))
+    lines = [line.strip() for line in text.splitlines() if line.strip()]
+    return (lines[-1] if lines else type(error).__name__)[:MAX_DETAIL]
+
+
+def raise_if_out_of_memory(error: BaseException) -> None:
+    """Hitting the memory cap ends the factory's sampling; it is not an answer about a width."""
+    if isinstance(error, MemoryError) or (
+        isinstance(error, RuntimeError) and "can't allocate memory" in str(error)
+    ):
+        raise OutOfMemory(last_line(error)) from None
+
+
+def under(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+# --- import --------------------------------------------------------------------------------
+
+
+def import_module(name: str, paths: Sequence[str]) -> ModuleType:
+    for path in reversed(paths):
+        if path not in sys.path:
+            sys.path.insert(0, path)
+    importlib.invalidate_caches()
+    return importlib.import_module(name)
+
+
+def project_files(roots: Sequence[Path]) -> list[str]:
+    """Files of loaded modules under the project's roots, for the parent's cache key.
+
+    A superset of what the requested module needs: modules loaded for earlier
+    requests stay in ``sys.modules`` and are listed too.  Re-importing them per
+    request would be exact but re-runs registrations into registries that may
+    refuse duplicates.
+    """
+    installed = [Path(p).resolve() for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}]
+    prefixes = tuple(str(root) for root in roots)
+    files: set[str] = set()
+    for module in list(sys.modules.values()):
+        location = getattr(module, "__file__", None)
+        # The prefix test first: thousands of torch modules need no resolve().
+        if not isinstance(location, str) or not location.startswith(prefixes):
+            continue
+        path = Path(location).resolve()
+        third_party = {"site-packages", "dist-packages"} & set(path.parts)
+        if any(under(path, root) for root in roots) and not third_party and not any(
+            under(path, prefix) for prefix in installed
+        ):
+            files.add(str(path))
+    return sorted(files)
+
+
+# --- the factory ------------------------------------------------------------------------------
+
+
+def fetch_factory(module: ModuleType, qualname: str | None) -> Callable[..., Any]:
+    if not qualname:
+        raise FetchError("the registration does not name a factory the worker can fetch")
+    if "<locals>" in qualname:
+        raise FetchError(f"`{qualname}` is defined inside a function, so it cannot be fetched "
+                         "by name; move the factory to module level")
+    target: Any = module
+    for part in qualname.split("."):
+        try:
+            target = getattr(target, part)
+        except AttributeError:
+            raise FetchError(f"module {module.__name__} has no `{qualname}`") from None
+    if not callable(target):
+        raise FetchError(f"`{qualname}` in {module.__name__} is {type(target).__name__}, "
+                         "not a callable (does the register decorator return the factory?)")
+    return typing.cast(Callable[..., Any], target)
+
+
+@dataclass(frozen=True)
+class Shape:
+    """What the factory's signature says: the width variable and the int keyword params."""
+
+    variable: str
+    params: tuple[tuple[str, int], ...]
+
+
+def factory_shape(factory: Callable[..., Any]) -> Shape:
+    try:
+        parameters = list(inspect.signature(factory).parameters.values())
+    except (TypeError, ValueError):
+        return Shape("dim", ())
+    positional = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    first = next((p for p in parameters if p.kind in positional), None)
+    keyword = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+    params = tuple(
+        (p.name, p.default) for p in parameters
+        if p is not first and p.kind in keyword and type(p.default) is int
+    )
+    return Shape(first.name if first else "dim", params)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """Building at one width: a count, an error (outside the domain), or skipped."""
+
+    count: int | None = None
+    error: str | None = None
+    skipped: str | None = None
+
+
+@dataclass(frozen=True)
+class Builder:
+    factory: Callable[..., Any]
+    trainable_only: bool
+    cpu_limit: int
+
+    def build(self, width: int, kwargs: Mapping[str, int]) -> Outcome:
+        """Build on the meta device; on CPU when meta fails for a reason not about the width."""
+        try:
+            return Outcome(count=self._count(width, kwargs, "meta"))
+        except DOMAIN_ERRORS as error:
+            return Outcome(error=last_line(error))
+        except BaseException as error:  # SystemExit from a factory is its answer too
+            raise_if_out_of_memory(error)
+            if width > self.cpu_limit:
+                return Outcome(skipped=last_line(error))
+        try:
+            return Outcome(count=self._count(width, kwargs, "cpu"))
+        except BaseException as error:
+            raise_if_out_of_memory(error)
+            return Outcome(error=last_line(error))
+
+    def _count(self, width: int, kwargs: Mapping[str, int], device: str) -> int:
+        import torch
+
+        with torch.device(device):
+            module = self.factory(width, **kwargs)
+        if not isinstance(module, torch.nn.Module):
+            raise TypeError(f"the factory returned {type(module).__name__}, not an nn.Module")
+        # parameters() yields a tied (shared) parameter once.
+        return sum(p.numel() for p in module.parameters()
+                   if not self.trainable_only or p.requires_grad)
+
+
+@dataclass(frozen=True)
+class Clock:
+    """The soft time budget of one factory: stop sampling before the parent's deadline."""
+
+    budget: float
+    started: float = field(default_factory=time.perf_counter)
+
+    def spent(self) -> bool:
+        return time.perf_counter() - self.started > self.budget
+
+
+def sample_widths(builder: Builder, widths: Sequence[int], clock: Clock) -> Json:
+    counts: list[list[int]] = []
+    outside: list[list[Any]] = []
+    skipped: list[list[Any]] = []
+    truncated = None
+    for width in sorted(widths):
+        if clock.spent():
+            truncated = f"stopped before width {width} after {clock.budget:g} s"
+            break
+        outcome = builder.build(width, {})
+        if outcome.count is not None:
+            counts.append([width, outcome.count])
+        elif outcome.error is not None:
+            outside.append([width, outcome.error])
+        else:
+            skipped.append([width, outcome.skipped])
+    return {"counts": counts, "outside": outside, "skipped": skipped, "truncated": truncated}
+
+
+def sample_params(builder: Builder, shape: Shape, request: Json, clock: Clock) -> list[Any]:
+    """Vary one int keyword parameter at a time; values the factory rejects are skipped."""
+    samples: list[Any] = []
+    defaults = dict(shape.params)
+    for name, default in shape.params:
+        for value in request["grid"]:
+            if value == default:
+                continue  # the default is sampled at every width already
+            for width in request["grid_widths"]:
+                if clock.spent():
+                    return samples
+                outcome = builder.build(width, {name: value})
+                if outcome.count is not None:
+                    point = {**defaults, name: value, shape.variable: width}
+                    samples.append([point, outcome.count])
+    return samples
+
+
+def measure_factory(module: ModuleType, qualname: str | None, request: Json) -> Json:
+    try:
+        factory = fetch_factory(module, qualname)
+    except FetchError as error:
+        return {"fetch_error": str(error)}
+    shape = factory_shape(factory)
+    builder = Builder(factory, request["count"] == "trainable", request["cpu_limit"])
+    clock = Clock(request["budget"])
+    try:
+        widths = sample_widths(builder, request["widths"], clock)
+        samples = sample_params(builder, shape, request, clock) if widths["counts"] else []
+    except OutOfMemory as error:
+        return {"memory_error": str(error)}
+    return {"variable": shape.variable, "params": [list(p) for p in shape.params],
+            "samples": samples, **widths}
+
+
+# --- the estimate and the register function ----------------------------------------------------
+
+
+class NotACount(TypeError):
+    """A callable estimate returned something that is not a whole number."""
+
+
+def as_count(value: object) -> int:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, bool) or not hasattr(value, "__index__"):
+        raise NotACount(f"returned {type(value).__name__} {value!r}, not an int")
+    return operator.index(value)
+
+
+def evaluate_estimate(module: ModuleType, source: str, widths: Sequence[int]) -> Json:
+    """Call a callable ``param_estimate`` at every width, as the module itself would see it."""
+    try:
+        # Evaluated where it was written: the module is imported (its code ran) already.
+        estimate = eval(source, vars(module))
+    except Exception as error:
+        return {"estimate_values": [], "estimate_error": f"evaluating it raised {last_line(error)}"}
+    if not callable(estimate):
+        return {"estimate_values": [], "estimate_error": f"it is a {type(estimate).__name__}"}
+    values: list[list[int]] = []
+    first_error = None
+    for width in widths:
+        try:
+            values.append([width, as_count(estimate(width))])
+        except NotACount as error:
+            first_error = first_error or f"at width {width} it {error}"
+        except Exception as error:
+            first_error = first_error or f"at width {width} it raised {last_line(error)}"
+    return {"estimate_values": values, "estimate_error": first_error}
+
+
+def resolve_dotted(namespace: Mapping[str, Any], dotted: str) -> Any:
+    head, *rest = dotted.split(".")
+    if head not in namespace:
+        return None
+    target = namespace[head]
+    for part in rest:
+        target = getattr(target, part, None)
+        if target is None:
+            return None
+    return target
+
+
+def takes_callable_estimate(module: ModuleType, item: Json) -> bool | None:
+    """Is the register function's estimate parameter annotated with a callable type?"""
+    register = resolve_dotted(vars(module), item["register"])
+    if register is None:
+        return None
+    try:
+        parameters = inspect.signature(register).parameters
+    except (TypeError, ValueError):
+        return None
+    param = parameters.get(item["keyword"]) or _positional(parameters, item["position"])
+    if param is None or param.annotation is inspect.Parameter.empty:
+        return None
+    written = param.annotation if isinstance(param.annotation, str) else repr(param.annotation)
+    if "Callable" in written:
+        return True
+    try:
+        hint = typing.get_type_hints(register).get(param.name)
+    except Exception:
+        return None if isinstance(param.annotation, str) else False
+    return "Callable" in repr(hint)
+
+
+def _positional(parameters: Mapping[str, inspect.Parameter],
+                position: int) -> inspect.Parameter | None:
+    kinds = (inspect.Parameter.POSITIONAL_ONLY, inspect.Parameter.POSITIONAL_OR_KEYWORD)
+    positional = [p for p in parameters.values() if p.kind in kinds]
+    return positional[position] if 0 <= position < len(positional) else None
+
+
+# --- serving ---------------------------------------------------------------------------------
+
+
+def measure_item(module: ModuleType, item: Json, request: Json, memo: dict[str, Json]) -> Json:
+    qualname = item.get("factory") or ""
+    if qualname not in memo:
+        memo[qualname] = measure_factory(module, qualname, request)
+    result = {**memo[qualname], "callable_register": takes_callable_estimate(module, item)}
+    if item.get("estimate") and "counts" in result:
+        result.update(evaluate_estimate(module, item["estimate"], request["widths"]))
+    return result
+
+
+def serve(request: Json, channel: Channel) -> None:
+    try:
+        module = import_module(request["module"], request["paths"])
+    except BaseException as error:  # SystemExit and KeyboardInterrupt from user code too
+        channel.send({"event": "import_failed", "detail": last_line(error)})
+        return
+    channel.send({"event": "imported", "files": project_files([Path(r) for r in request["project_roots"]])})
+    memo: dict[str, Json] = {}
+    for index, item in enumerate(request["items"]):
+        try:
+            result = measure_item(module, item, request, memo)
+        except Exception as error:  # a bug here must not cost the other items
+            result = {"internal_error": last_line(error)}
+        channel.send({"event": "item", "index": index, **result})
+    channel.send({"event": "done"})
+
+
+def requests(channel: Channel) -> Iterator[Json]:
+    for line in channel.reader:
+        if line.strip():
+            yield json.loads(line)
+
+
+def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m esper_lint.worker")
+    parser.add_argument("--memory-limit-mb", type=int, default=0)
+    return parser.parse_args(argv)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = parse_args(argv)
+    channel = claim_protocol_channel()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    die_with_parent()
+    limit_memory(args.memory_limit_mb)
+    try:
+        version, imported, warmed = load_torch()
+    except BaseException as error:
+        channel.send({"event": "fatal", "error": f"torch cannot be imported: {last_line(error)}"})
+        return 1
+    channel.send({"event": "ready", "torch": version, "import_seconds": round(imported, 3),
+                  "warm_up_seconds": round(warmed, 3)})
+    for request in requests(channel):
+        serve(request, channel)
+    return 0
+
+
+if __name__ == "__main__":
+    code = main()
+    # Skip interpreter shutdown: threads user code started must not keep the worker alive.
+    os._exit(code)

@@ -1,0 +1,46 @@
+"""The dynamic pass's cache: a rerun with nothing changed starts no worker (and no torch)."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+from conftest import FIXTURES, run_json
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Path:
+    shutil.copytree(FIXTURES / "demo", tmp_path / "demo", ignore=shutil.ignore_patterns(".esper-lint-cache"))
+    return tmp_path / "demo"
+
+
+def _confirmed(findings: list[dict[str, object]]) -> set[tuple[object, object]]:
+    return {(f["path"], f["line"]) for f in findings if f["confirmed"]}
+
+
+def test_rerun_uses_the_cache_without_a_worker(demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    _first, findings = run_json(".", cwd=demo)
+    assert _confirmed(findings)
+    assert (demo / ".esper-lint-cache" / "CACHEDIR.TAG").read_text().startswith("Signature: 8a477f59")
+    monkeypatch.setenv("PYTHONHOME", "/nonexistent")  # no worker can start now
+    second, cached = run_json(".", cwd=demo)
+    assert cached == findings
+    assert "skipped" not in second.stderr
+
+
+def test_a_changed_file_is_measured_again(demo: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    run_json(".", cwd=demo)
+    registry = demo / "seedlib" / "registry.py"
+    registry.write_text(registry.read_text() + "\n# touched\n")  # loaded by every import
+    monkeypatch.setenv("PYTHONHOME", "/nonexistent")
+    result, findings = run_json(".", cwd=demo)
+    assert "dynamic pass skipped" in result.stderr
+    assert not _confirmed(findings)
+
+
+def test_no_cache_writes_nothing(demo: Path) -> None:
+    run_json("--no-cache", ".", cwd=demo)
+    assert not (demo / ".esper-lint-cache").exists()
