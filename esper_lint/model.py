@@ -60,7 +60,7 @@ class Site:
     estimate: Estimate | None
     register: str  # the callee as written in the module, e.g. ``BR.register``
     registered_with: str = ""  # the configured register function it resolved to
-    noqa: frozenset[str] = frozenset()  # suppressed codes; ``ALL`` for a bare ``# noqa``
+    noqa: frozenset[str] = frozenset()  # suppressed codes; ALL for a bare noqa comment
 
     def suppresses(self, code: str) -> bool:
         return "ALL" in self.noqa or code in self.noqa

@@ -67,7 +67,7 @@ def find_sites(path: Path, display: str, text: str, config: Config) -> FileFacts
     module = _scan_module(tree)
     scanner = _Scanner(tree, module, config)
     tree._codegen(scanner)
-    lines = text.splitlines()
+    lines = re.split(r"\r\n|\r|\n", text)  # LibCST's line breaks; splitlines() also splits at \f
     where = _Locator(text)
     sites = tuple(_site(path, display, found, module, lines, where) for found in scanner.found())
     return FileFacts(sites=sites, **_register_defs(tree, config))

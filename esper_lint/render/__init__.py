@@ -22,6 +22,6 @@ Renderer = Callable[[Report], str]
 
 
 def renderers() -> dict[str, Renderer]:
-    from esper_lint.render import json, text
+    from esper_lint.render import github, json, sarif, text
 
-    return {"text": text.render, "json": json.render}
+    return {"text": text.render, "json": json.render, "github": github.render, "sarif": sarif.render}

@@ -7,29 +7,42 @@ from esper_lint.render import Report
 
 
 def line(finding: Finding) -> str:
-    marker = " [*]" if finding.fix and finding.fix.applicability == "safe" else ""
+    marker = " [*]" if fixable(finding) else ""
     s = finding.span
     return f"{finding.path}:{s.line}:{s.column}: {finding.code}{marker} {finding.message}"
+
+
+def fixable(finding: Finding) -> bool:
+    """Does plain ``--fix`` change something for it? (An unsafe fix still adds its comment.)"""
+    fix = finding.fix
+    return fix is not None and (fix.applicability == "safe" or fix.comment is not None)
 
 
 def summary(report: Report) -> str:
     parts = []
     if report.fixed:
         parts.append(f"Fixed {_plural(report.fixed, 'finding')}.")
+    if report.unsafe_hidden:
+        parts.append(f"{_plural(report.unsafe_hidden, 'constant')} got a `# formula:` comment; "
+                     "--unsafe-fixes would turn them into callables, which the register function "
+                     "is not known to accept.")
     if report.findings:
-        safe = sum(1 for f in report.findings if f.fix and f.fix.applicability == "safe")
-        unsafe = sum(1 for f in report.findings if f.fix and f.fix.applicability == "unsafe")
-        text = f"Found {_plural(len(report.findings), 'finding')}"
-        notes = []
-        if safe and not report.fix_mode:
-            notes.append(f"{safe} fixable with --fix")
-        if unsafe:
-            notes.append(f"{unsafe} more with --unsafe-fixes: it turns constants into callables, "
-                         "which the register function is not known to accept")
-        parts.append(text + (f" ({'; '.join(notes)})." if notes else "."))
+        parts.append(f"Found {_plural(len(report.findings), 'finding')}{_fix_note(report)}.")
     elif not report.fixed:
         parts.append(f"All checks passed ({_plural(report.files, 'file')} checked).")
     return "\n".join(parts)
+
+
+def _fix_note(report: Report) -> str:
+    if report.fix_mode:
+        return ""
+    count = sum(1 for f in report.findings if fixable(f))
+    unsafe = sum(1 for f in report.findings if f.fix and f.fix.applicability == "unsafe")
+    notes = [f"{count} fixable with --fix"] if count else []
+    if unsafe:
+        notes.append(f"{unsafe} of them as `# formula:` comments unless --unsafe-fixes turns the "
+                     "constants into callables")
+    return f" ({'; '.join(notes)})" if notes else ""
 
 
 def render(report: Report) -> str:

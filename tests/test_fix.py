@@ -1,0 +1,577 @@
+"""``--fix``: fixes land byte-exact, verified, atomically; the rewritten code is right.
+
+The unit tests build findings the way the rules do (real LibCST sites, ``rulekit`` fixes, formulas
+known to be right for the fixtures) and call ``esper_lint.fix`` directly. The slow tests run the
+real command with the dynamic pass, then import the rewritten modules and compare every new
+callable and every formula comment with real parameter counts.
+"""
+
+from __future__ import annotations
+
+import codecs
+import difflib
+import json
+import os
+import shutil
+import stat
+import subprocess
+import sys
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import Any
+
+import pytest
+from conftest import FIXTURES, run_cli, run_json
+
+from esper_lint.config import Config
+from esper_lint.fix import apply_fixes, plan_file, unified_diff, write_plan
+from esper_lint.formula import evaluate
+from esper_lint.model import Finding, Fix, Formula, Site, Span
+from esper_lint.rulekit import Context, comment_fix, formula_fix
+from esper_lint.sites import find_sites
+from esper_lint.source import decode, read
+
+CALLABLE_PACKAGE = FIXTURES / "fixable"
+INT_PACKAGE = FIXTURES / "fixable_int"
+
+# What the dynamic pass verifies for the fixture seeds (checked against torch in the slow tests).
+FORMULAS = {
+    "norm": Formula("2*dim + 1"),
+    "depthwise": Formula("dim**2 + 11*dim"),
+    "lora": Formula("2*dim*rank", params=(("rank", 8),)),
+    "mlp": Formula("4*dim**2 + 3*dim"),
+    "attention": Formula("9*dim + 4"),
+    "layernorm": Formula("2*dim + 1"),
+    "projection": Formula("dim**2 + dim"),
+    "gate": Formula("dim + 1"),
+}
+
+# How each site's line changes: blueprint name -> (old fragment, new fragment), where the new
+# fragment's {replacement} and {comment} come from the finding's fix; or a bare string: a new line.
+Template = tuple[str, str] | str
+REPLACED: dict[str, Template] = {
+    "norm": ("param_estimate=100,", "param_estimate={replacement},"),
+    "depthwise": ('"cnn", 4800,', '"cnn", {replacement},'),
+    "lora": ("param_estimate=8192,", "param_estimate={replacement},"),
+    "attention": ("param_estimate=SE_ESTIMATE)", "param_estimate={replacement})"),
+    "layernorm": ("# formula: 2*dim", "{comment}"),
+    "projection": ("lambda dim: dim * dim", "{replacement}"),
+    "gate": ("param_estimate=64,", "param_estimate={replacement},"),
+}
+CALLABLE_FIXED = {**REPLACED, "mlp": ("param_estimate=1000)", "param_estimate={replacement})")}
+INT_UNSAFE_FIXED = {**REPLACED, "mlp": ("param_estimate=1000,", "param_estimate={replacement},")}
+INT_SAFE_FIXED: dict[str, Template] = {
+    "norm": "{comment}",  # the line ends inside the triple-quoted description
+    "depthwise": ('convolution")', 'convolution")  {comment}'),
+    "lora": ("param_estimate=8192,", "param_estimate=8192,  {comment}"),
+    "mlp": "{comment}",  # the line ends in a backslash continuation
+    "attention": ("param_estimate=SE_ESTIMATE)", "param_estimate=SE_ESTIMATE)  {comment}"),
+    "layernorm": ("# formula: 2*dim", "{comment}"),
+    "projection": ("lambda dim: dim * dim", "{replacement}"),
+    "gate": ("param_estimate=64,  # noqa", "param_estimate=64,  {comment}  # noqa"),
+}
+UNSAFE_NAMES = {"norm", "depthwise", "lora", "mlp", "attention", "gate"}
+
+
+# --- building findings the way the rules do -----------------------------------------------------
+
+
+def sites_of(path: Path, display: str | None = None) -> dict[str, Site]:
+    text = read(path).text
+    facts = find_sites(path, display or str(path), text, Config(root=path.parent))
+    return {site.blueprint.name or "?": site for site in facts.sites}
+
+
+def finding_for(site: Site, callables: bool) -> Finding:
+    """ESP002 for a documented formula, ESP003 for a callable, ESP001 for a constant."""
+    assert site.estimate is not None and site.blueprint.name is not None
+    formula = FORMULAS[site.blueprint.name]
+    fix: Fix | None
+    if site.estimate.formula:
+        code, fix = "ESP002", comment_fix(site, formula)
+    elif site.estimate.kind == "callable":
+        code, fix = "ESP003", Fix("safe", formula.as_lambda(), None, site.estimate.span)
+    else:
+        code, fix = "ESP001", formula_fix(site, formula, Context(Config(), accepts_callables=callables))
+    return Finding(code, site.display, site.estimate.span, f"{code} test finding",
+                   blueprint=site.blueprint, fix=fix)
+
+
+def findings_for(path: Path, *, callables: bool, display: str | None = None) -> list[Finding]:
+    return [finding_for(site, callables) for site in sites_of(path, display).values()
+            if site.blueprint.name in FORMULAS]
+
+
+def fixes_by_name(findings: Iterable[Finding]) -> dict[str, Fix]:
+    return {f.blueprint.name or "?": f.fix for f in findings if f.fix and f.blueprint}
+
+
+# --- comparing bytes ------------------------------------------------------------------------------
+
+
+def line_changes(old: bytes, new: bytes) -> tuple[list[tuple[bytes, bytes]], list[bytes]]:
+    """(old, new) pairs of changed lines, and lines that were only inserted; nothing else."""
+    a, b = old.splitlines(keepends=True), new.splitlines(keepends=True)
+    pairs: list[tuple[bytes, bytes]] = []
+    inserted: list[bytes] = []
+    for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+        if tag == "insert":
+            inserted.extend(b[j1:j2])
+        elif tag == "replace" and i2 - i1 == j2 - j1:
+            pairs.extend(zip(a[i1:i2], b[j1:j2], strict=True))
+        elif tag != "equal":
+            raise AssertionError(f"unexpected {tag}: {a[i1:i2]!r} -> {b[j1:j2]!r}")
+    return pairs, inserted
+
+
+def assert_only_expected_edits(old: bytes, new: bytes, templates: Mapping[str, Template],
+                               fixes: Mapping[str, Fix], encoding: str) -> None:
+    """Every other byte is kept; each edited line changed only by its site's expected edit."""
+    newline = b"\r\n" if b"\r\n" in old else b"\n"
+    encoding = "utf-8" if encoding == "utf-8-sig" else encoding  # the BOM is at the file's start only
+    pairs, inserted = line_changes(old, new)
+    expected_pairs: list[tuple[bytes, bytes]] = []
+    expected_lines: list[bytes] = []
+    for name, template in templates.items():
+        fix = fixes[name]
+        values = {"replacement": fix.replacement, "comment": fix.comment or ""}
+        if isinstance(template, str):
+            expected_lines.append(template.format(**values).encode(encoding) + newline)
+        else:
+            before, after = template
+            expected_pairs.append((before.encode(encoding), after.format(**values).encode(encoding)))
+    assert sorted(inserted) == sorted(expected_lines)
+    used = []
+    for before_line, after_line in pairs:
+        [edit] = [(o, n) for o, n in expected_pairs if before_line.replace(o, n, 1) == after_line]
+        used.append(edit)
+    assert sorted(used) == sorted(expected_pairs)
+
+
+def copy_seeds(package: Path, tmp_path: Path, name: str = "seeds.py") -> Path:
+    target = tmp_path / name
+    shutil.copy(package / package.name / "seeds.py", target)
+    return target
+
+
+# --- unit tests: esper_lint.fix on real files -------------------------------------------------------
+
+
+def test_safe_callables_replace_only_the_arguments(tmp_path: Path) -> None:
+    path = copy_seeds(CALLABLE_PACKAGE, tmp_path)
+    before = path.read_bytes()
+    findings = findings_for(path, callables=True)
+    result = apply_fixes(findings)
+    assert (len(result.fixed), result.remaining, result.problems) == (8, (), ())
+    assert result.unsafe_hidden == 0
+    assert_only_expected_edits(before, path.read_bytes(), CALLABLE_FIXED, fixes_by_name(findings), "utf-8")
+
+
+def test_plain_fix_adds_formula_comments_where_callables_are_unsafe(tmp_path: Path) -> None:
+    path = copy_seeds(INT_PACKAGE, tmp_path)
+    before = path.read_bytes()
+    findings = findings_for(path, callables=False)
+    result = apply_fixes(findings)
+    assert (len(result.fixed), result.remaining, result.problems) == (8, (), ())
+    assert result.unsafe_hidden == len(UNSAFE_NAMES)
+    assert_only_expected_edits(before, path.read_bytes(), INT_SAFE_FIXED, fixes_by_name(findings), "utf-8")
+    assert {name for name, site in sites_of(path).items()
+            if site.estimate and site.estimate.formula} == UNSAFE_NAMES | {"layernorm"}
+
+
+def test_unsafe_fixes_replace_constants_without_comments(tmp_path: Path) -> None:
+    path = copy_seeds(INT_PACKAGE, tmp_path)
+    before = path.read_bytes()
+    findings = findings_for(path, callables=False)
+    result = apply_fixes(findings, unsafe=True)
+    assert (len(result.fixed), result.unsafe_hidden, result.problems) == (8, 0, ())
+    after = path.read_bytes()
+    assert_only_expected_edits(before, after, INT_UNSAFE_FIXED, fixes_by_name(findings), "utf-8")
+    assert after.count(b"# formula:") == before.count(b"# formula:")
+
+
+def encoded_variant(text: str, kind: str) -> bytes:
+    """The seeds file in another encoding or line ending, with a non-ASCII character in it."""
+    text = text.replace('"""Seeds for', '"""Café seeds for', 1)
+    if kind == "crlf":
+        return text.replace("\n", "\r\n").encode()
+    if kind == "latin-1":
+        return ("# -*- coding: latin-1 -*-\n" + text).encode("latin-1")
+    if kind == "utf-8-bom":
+        return codecs.BOM_UTF8 + text.encode()
+    return text.encode()
+
+
+ENCODINGS = ["lf", "crlf", "latin-1", "utf-8-bom"]
+
+
+@pytest.mark.parametrize("kind", ENCODINGS)
+def test_bytes_outside_the_edits_are_kept(tmp_path: Path, kind: str) -> None:
+    path = tmp_path / "seeds.py"
+    path.write_bytes(encoded_variant((INT_PACKAGE / "fixable_int" / "seeds.py").read_text(), kind))
+    before = path.read_bytes()
+    findings = findings_for(path, callables=False)
+    assert len(apply_fixes(findings).fixed) == 8
+    after = path.read_bytes()
+    encoding = decode(before).encoding
+    assert_only_expected_edits(before, after, INT_SAFE_FIXED, fixes_by_name(findings), encoding)
+    assert after.startswith(codecs.BOM_UTF8) == (kind == "utf-8-bom")
+    assert decode(after).encoding == encoding and "Café seeds" in decode(after).text
+    if kind == "crlf":
+        assert after.count(b"\n") == after.count(b"\r\n")
+
+
+REGISTER = 'from registry import BlueprintRegistry\n\n\n@BlueprintRegistry.register({args})\n' \
+           'def create_norm_seed(dim: int) -> object:\n    return dim\n'
+
+
+def one_site_file(tmp_path: Path, args: str, *, ending: str = "\n") -> tuple[Path, Finding]:
+    path = tmp_path / "one.py"
+    path.write_bytes(REGISTER.format(args=args).replace("\n", ending).encode())
+    [site] = sites_of(path).values()
+    return path, finding_for(site, callables=False)
+
+
+def test_hash_in_a_string_is_not_taken_for_a_comment(tmp_path: Path) -> None:
+    path, finding = one_site_file(tmp_path, '"norm", "cnn", param_estimate=100, description="a # b"')
+    apply_fixes([finding])
+    assert '"a # b")  # formula: 2*dim + 1\n' in path.read_text()
+
+
+def test_formula_goes_after_a_type_ignore_which_must_stay_first(tmp_path: Path) -> None:
+    args = '\n    "norm", "cnn",\n    param_estimate=100,  # type: ignore[arg-type]\n'
+    path, finding = one_site_file(tmp_path, args)
+    apply_fixes([finding])
+    assert "param_estimate=100,  # type: ignore[arg-type]  # formula: 2*dim + 1\n" in path.read_text()
+
+
+def test_missing_final_newline_is_kept_and_shown_in_the_diff(tmp_path: Path) -> None:
+    path = tmp_path / "last.py"
+    path.write_text('from registry import BlueprintRegistry\n\n'
+                    'BlueprintRegistry.register("norm", "cnn", param_estimate=100)(print)')
+    [finding] = [finding_for(site, callables=False) for site in sites_of(path).values()]
+    result = apply_fixes([finding])
+    assert path.read_text().endswith("(print)  # formula: 2*dim + 1")
+    assert result.diffs[0].endswith("(print)  # formula: 2*dim + 1\n\\ No newline at end of file\n")
+
+
+def test_applying_the_same_fixes_again_changes_nothing(tmp_path: Path) -> None:
+    path = copy_seeds(CALLABLE_PACKAGE, tmp_path)
+    findings = findings_for(path, callables=True)
+    apply_fixes(findings)
+    fixed = path.read_bytes()
+    again = apply_fixes(findings)
+    assert (again.diffs, again.problems, len(again.fixed)) == ((), (), 8)
+    assert path.read_bytes() == fixed
+
+
+def test_formula_comments_already_there_are_not_added_again(tmp_path: Path) -> None:
+    path = copy_seeds(INT_PACKAGE, tmp_path)
+    apply_fixes(findings_for(path, callables=False))
+    fixed = path.read_bytes()
+    # every site now documents its formula: the fixes found on the fixed file change nothing
+    refound = findings_for(path, callables=False)
+    assert {f.code for f in refound} == {"ESP002", "ESP003"}
+    again = apply_fixes(refound)
+    assert (again.diffs, again.problems, len(again.fixed)) == ((), (), 8)
+    assert path.read_bytes() == fixed
+    # findings from before the fix point at moved lines: nothing is written, and that is said
+    stale = apply_fixes(findings_for(copy_seeds(INT_PACKAGE, tmp_path, "old.py"), callables=False,
+                                     display=str(path)))
+    assert [p.code for p in stale.problems] == ["ESP921"] and path.read_bytes() == fixed
+
+
+def test_findings_without_fixes_are_left_alone(tmp_path: Path) -> None:
+    ghost = Finding("ESP001", str(tmp_path / "gone.py"), Span(1, 1, 1, 2), "no fix")
+    result = apply_fixes([ghost])
+    assert (result.fixed, result.remaining, result.problems) == ((), (ghost,), ())
+
+
+def test_overlapping_fixes_apply_the_first_only(tmp_path: Path) -> None:
+    path, finding = one_site_file(tmp_path, '"norm", "cnn", param_estimate=100')
+    assert finding.fix is not None
+    rival = Finding("ESP001", finding.path, finding.span, "rival",
+                    fix=Fix("safe", "lambda dim: 3*dim", None, finding.fix.span))
+    result = apply_fixes([finding, rival], unsafe=True)
+    assert (result.fixed, result.remaining) == ((finding,), (rival,))
+    assert "param_estimate=lambda dim: 2*dim + 1)" in path.read_text()
+
+
+def test_diff_only_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "pkg").mkdir()
+    path = copy_seeds(INT_PACKAGE, tmp_path / "pkg")
+    monkeypatch.chdir(tmp_path)
+    before = path.read_bytes()
+    result = apply_fixes(findings_for(path, callables=False, display="pkg/seeds.py"), write=False)
+    assert path.read_bytes() == before and len(result.fixed) == 8
+    [diff] = result.diffs
+    assert diff.startswith("--- a/pkg/seeds.py\n+++ b/pkg/seeds.py\n@@ ")
+    added = [line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
+    assert "# formula: 4*dim**2 + 3*dim" in added
+
+
+def test_read_only_file_is_reported_and_the_others_are_fixed(tmp_path: Path) -> None:
+    locked = copy_seeds(INT_PACKAGE, tmp_path, "locked.py")
+    free = copy_seeds(INT_PACKAGE, tmp_path, "free.py")
+    locked.chmod(0o444)
+    before = locked.read_bytes()
+    findings = [*findings_for(locked, callables=False), *findings_for(free, callables=False)]
+    result = apply_fixes(findings)
+    [problem] = result.problems
+    assert (problem.code, problem.path) == ("ESP921", str(locked)) and "read-only" in problem.message
+    assert locked.read_bytes() == before and b"# formula: 9*dim + 4" in free.read_bytes()
+    assert {f.path for f in result.remaining} == {str(locked)}
+    assert {f.path for f in result.fixed} == {str(free)}
+
+
+def test_file_changed_between_read_and_write_is_not_overwritten(tmp_path: Path) -> None:
+    path = copy_seeds(INT_PACKAGE, tmp_path)
+    plan = plan_file(str(path), findings_for(path, callables=False))
+    assert plan.changed
+    path.write_bytes(path.read_bytes() + b"# edited meanwhile\n")
+    written = write_plan(plan)
+    assert written.problem is not None and written.problem.code == "ESP921"
+    assert "changed on disk since it was read" in written.problem.message
+    assert path.read_bytes().endswith(b"# edited meanwhile\n") and b"9*dim + 4" not in path.read_bytes()
+    assert len(written.remaining) == 8 and written.fixed == ()
+
+
+def test_findings_from_before_an_edit_are_not_applied(tmp_path: Path) -> None:
+    path = copy_seeds(CALLABLE_PACKAGE, tmp_path)
+    findings = findings_for(path, callables=True)
+    edited = b"import os\n" + path.read_bytes()
+    path.write_bytes(edited)
+    result = apply_fixes(findings)
+    [problem] = result.problems
+    assert problem.code == "ESP921" and "changed since it was checked" in problem.message
+    assert path.read_bytes() == edited and len(result.remaining) == 8
+
+
+def test_fix_that_would_break_the_file_is_not_written(tmp_path: Path) -> None:
+    path, finding = one_site_file(tmp_path, '"norm", "cnn", param_estimate=100')
+    before = path.read_bytes()
+    broken = Finding("ESP001", finding.path, finding.span, "bad", fix=Fix("safe", "lambda dim: (", None,
+                                                                             finding.span))
+    result = apply_fixes([broken])
+    [problem] = result.problems
+    assert problem.code == "ESP922" and path.read_bytes() == before and result.remaining == (broken,)
+
+
+def test_symlink_stays_a_link_and_mode_and_line_endings_are_kept(tmp_path: Path) -> None:
+    real, _ = one_site_file(tmp_path, '"norm", "cnn", param_estimate=100', ending="\r\n")
+    real.chmod(0o640)
+    link = tmp_path / "link.py"
+    link.symlink_to(real.name)
+    [via_link] = [finding_for(site, callables=True) for site in sites_of(link).values()]
+    assert apply_fixes([via_link]).problems == ()
+    assert link.is_symlink() and os.readlink(link) == real.name
+    assert stat.S_IMODE(real.stat().st_mode) == 0o640
+    assert b"param_estimate=lambda dim: 2*dim + 1)\r\n" in real.read_bytes()
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_unified_diff_headers() -> None:
+    diff = unified_diff("a.py", "x = 1\n", "x = 2\n")
+    assert diff == "--- a/a.py\n+++ b/a.py\n@@ -1 +1 @@\n-x = 1\n+x = 2\n"
+
+
+# --- end to end: the real command, then the rewritten code against torch ------------------------
+
+MEASURE = r"""
+import inspect, json, sys
+from importlib import import_module
+import torch
+
+root, package = sys.argv[1], sys.argv[2]
+sys.path.insert(0, root)
+import_module(package)
+registry = import_module(package + ".registry").BlueprintRegistry
+out = {}
+for key, spec in registry._blueprints.items():
+    params = {name: p.default for name, p in inspect.signature(spec.factory).parameters.items()
+              if type(p.default) is int}
+    estimate = spec.param_estimate
+    counts, claimed = {}, {}
+    for width in range(1, 513):
+        try:
+            with torch.device("meta"):
+                module = spec.factory(width)
+        except Exception:
+            continue
+        counts[width] = sum(p.numel() for p in module.parameters())
+        if callable(estimate):
+            claimed[width] = estimate(width)
+    out[key] = {"params": params, "counts": counts, "claimed": claimed if callable(estimate) else None}
+print(json.dumps(out))
+"""
+
+
+def measured(root: Path, package: str) -> dict[str, dict[str, Any]]:
+    """Per ``topology:name``: real counts at widths 1..512, and a callable estimate's values."""
+    env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
+    done = subprocess.run([sys.executable, "-c", MEASURE, str(root), package], capture_output=True,
+                          text=True, check=True, env=env, cwd=root)
+    result: dict[str, dict[str, Any]] = json.loads(done.stdout)
+    return result
+
+
+def copy_package(package: Path, tmp_path: Path) -> Path:
+    root = tmp_path / package.name
+    shutil.copytree(package, root, ignore=shutil.ignore_patterns("__pycache__", ".esper-lint-cache"))
+    return root
+
+
+def lint_json(root: Path) -> list[dict[str, Any]]:
+    _, findings = run_json(".", "--no-cache", cwd=root)
+    return findings
+
+
+def json_fixes(findings: Iterable[dict[str, Any]]) -> dict[str, Fix]:
+    span = Span(1, 1, 1, 1)  # unused: the templates only need the new text
+    return {f["blueprint"]["name"]: Fix(f["fix"]["applicability"], f["fix"]["replacement"],
+                                        f["fix"]["comment"], span)
+            for f in findings if f["fix"]}
+
+
+def assert_callables_match(counts: Mapping[str, dict[str, Any]], expected: set[str]) -> None:
+    callables = {key for key, m in counts.items() if m["claimed"] is not None}
+    assert {key.split(":")[1] for key in callables} == expected
+    for key in callables:
+        assert counts[key]["counts"], key
+        assert counts[key]["claimed"] == counts[key]["counts"], key
+
+
+def assert_comments_match(seeds: Path, counts: Mapping[str, dict[str, Any]], expected: set[str]) -> None:
+    documented = {site.blueprint.label: site.estimate.formula for site in sites_of(seeds).values()
+                  if site.estimate and site.estimate.formula}
+    assert {label.split(":")[1] for label in documented} == expected
+    for label, expr in documented.items():
+        m = counts[label]
+        for width, count in m["counts"].items():
+            assert evaluate(expr, {"dim": int(width), **m["params"]}) == count, (label, width)
+
+
+@pytest.mark.slow
+def test_fix_writes_callables_equal_to_the_real_counts(tmp_path: Path) -> None:
+    root = copy_package(CALLABLE_PACKAGE, tmp_path)
+    seeds = root / "fixable" / "seeds.py"
+    before = seeds.read_bytes()
+    findings = lint_json(root)
+    assert all(set(f["fix"]) == {"applicability", "replacement", "comment"} for f in findings)
+    assert {f["fix"]["applicability"] for f in findings} == {"safe"}
+    result = run_cli(".", "--no-cache", "--fix", cwd=root)
+    assert result.exit_code == 0 and "Fixed 8 findings." in result.stdout
+    assert_only_expected_edits(before, seeds.read_bytes(), CALLABLE_FIXED, json_fixes(findings), "utf-8")
+    counts = measured(root, "fixable")
+    assert_callables_match(counts, set(FORMULAS) - {"layernorm"})
+    assert_comments_match(seeds, counts, {"layernorm"})
+
+
+@pytest.mark.slow
+def test_plain_fix_comments_evaluate_to_the_real_counts(tmp_path: Path) -> None:
+    root = copy_package(INT_PACKAGE, tmp_path)
+    seeds = root / "fixable_int" / "seeds.py"
+    result = run_cli(".", "--no-cache", "--fix", cwd=root)
+    assert result.exit_code == 0, result.output
+    counts = measured(root, "fixable_int")
+    assert_comments_match(seeds, counts, UNSAFE_NAMES | {"layernorm"})
+    assert_callables_match(counts, {"projection"})
+
+
+@pytest.mark.slow
+def test_unsafe_fixes_write_callables_equal_to_the_real_counts(tmp_path: Path) -> None:
+    root = copy_package(INT_PACKAGE, tmp_path)
+    seeds = root / "fixable_int" / "seeds.py"
+    before = seeds.read_bytes()
+    findings = lint_json(root)
+    assert {f["blueprint"]["name"] for f in findings if f["fix"]["applicability"] == "unsafe"} == UNSAFE_NAMES
+    result = run_cli(".", "--no-cache", "--fix", "--unsafe-fixes", cwd=root)
+    assert result.exit_code == 0, result.output
+    assert_only_expected_edits(before, seeds.read_bytes(), INT_UNSAFE_FIXED, json_fixes(findings), "utf-8")
+    counts = measured(root, "fixable_int")
+    assert_callables_match(counts, UNSAFE_NAMES | {"projection"})
+    assert_comments_match(seeds, counts, {"layernorm"})
+
+
+@pytest.mark.slow
+def test_fix_keeps_every_other_byte_in_each_encoding(tmp_path: Path) -> None:
+    root = copy_package(INT_PACKAGE, tmp_path)
+    package = root / "fixable_int"
+    text = (package / "seeds.py").read_text()
+    (package / "seeds.py").unlink()
+    (package / "__init__.py").write_text("")
+    variants = {kind: package / f"seeds_{kind.replace('-', '_')}.py" for kind in ENCODINGS}
+    for kind, path in variants.items():
+        path.write_bytes(encoded_variant(text, kind))
+    before = {kind: path.read_bytes() for kind, path in variants.items()}
+    findings = lint_json(root)
+    result = run_cli(".", "--no-cache", "--fix", cwd=root)
+    assert result.exit_code == 0, result.output
+    for kind, path in variants.items():
+        mine = [f for f in findings if f["path"].endswith(path.name)]
+        assert len(mine) == 8, kind
+        assert_only_expected_edits(before[kind], path.read_bytes(), INT_SAFE_FIXED, json_fixes(mine),
+                                   decode(before[kind]).encoding)
+
+
+@pytest.mark.slow
+def test_second_fix_changes_nothing(tmp_path: Path) -> None:
+    root = copy_package(INT_PACKAGE, tmp_path)
+    seeds = root / "fixable_int" / "seeds.py"
+    assert run_cli(".", "--no-cache", "--fix", cwd=root).exit_code == 0
+    fixed = seeds.read_bytes()
+    again = run_cli(".", "--no-cache", "--fix", cwd=root)
+    assert again.exit_code == 0 and "Fixed" not in again.stdout
+    assert seeds.read_bytes() == fixed
+    assert lint_json(root) == []
+
+
+@pytest.mark.slow
+def test_diff_prints_and_writes_nothing(tmp_path: Path) -> None:
+    root = copy_package(CALLABLE_PACKAGE, tmp_path)
+    seeds = root / "fixable" / "seeds.py"
+    before = seeds.read_bytes()
+    result = run_cli(".", "--no-cache", "--diff", cwd=root)
+    assert result.exit_code == 1
+    assert result.stdout.startswith("--- a/fixable/seeds.py\n+++ b/fixable/seeds.py\n")
+    assert "+@BlueprintRegistry.register(\"depthwise\", \"cnn\", lambda dim:" in result.stdout
+    assert seeds.read_bytes() == before
+    assert run_cli(".", "--no-cache", "--fix", cwd=root).exit_code == 0
+    clean = run_cli(".", "--no-cache", "--diff", cwd=root)
+    assert (clean.exit_code, clean.stdout) == (0, "")
+
+
+ODD_SEED = '''import torch
+from torch import nn
+
+from fixable.registry import BlueprintRegistry
+
+
+class Odd(nn.Module):
+    def __init__(self, dim: int) -> None:
+        super().__init__()
+        self.table = nn.Parameter(torch.zeros(dim.bit_length()))
+
+
+@BlueprintRegistry.register("odd", "cnn", param_estimate=7)
+def create_odd_seed(dim: int) -> nn.Module:
+    return Odd(dim)
+'''
+
+
+@pytest.mark.slow
+def test_read_only_file_and_unfixable_findings_keep_exit_code_one(tmp_path: Path) -> None:
+    root = copy_package(CALLABLE_PACKAGE, tmp_path)
+    package = root / "fixable"
+    shutil.copy(package / "seeds.py", package / "more_seeds.py")
+    (package / "odd.py").write_text(ODD_SEED)
+    locked = package / "seeds.py"
+    locked.chmod(0o444)
+    before = locked.read_bytes()
+    result, remaining = run_json(".", "--no-cache", "--fix", cwd=root)
+    assert result.exit_code == 1
+    assert locked.read_bytes() == before
+    assert b"lambda dim: 2*dim + 1" in (package / "more_seeds.py").read_bytes()
+    by_file = {(f["path"], f["code"]) for f in remaining}
+    assert ("fixable/seeds.py", "ESP921") in by_file and ("fixable/odd.py", "ESP001") in by_file
+    assert not any(path == "fixable/more_seeds.py" for path, _ in by_file)
