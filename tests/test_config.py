@@ -6,6 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+
 from conftest import FIXTURES, run_cli, run_json
 
 SHAPES = FIXTURES / "static" / "shapes.py"

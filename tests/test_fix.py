@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FIXTURES, run_cli, run_json
 
+from conftest import FIXTURES, run_cli, run_json
 from esper_lint.config import Config
 from esper_lint.fix import apply_fixes, plan_file, unified_diff, write_plan
 from esper_lint.formula import evaluate

@@ -11,8 +11,8 @@ from urllib.parse import unquote
 
 import jsonschema
 import pytest
-from conftest import FIXTURES, run_cli, run_json
 
+from conftest import FIXTURES, run_cli, run_json
 from esper_lint.check import known_codes
 from esper_lint.diagnostics import DIAGNOSTICS
 from esper_lint.fix import plan_file

@@ -15,8 +15,8 @@ from typing import Any
 
 import pytest
 import yaml
-from conftest import FIXTURES, ROOT, run_cli
 
+from conftest import FIXTURES, ROOT, run_cli
 from esper_lint.cli import main
 
 REPORTED = re.compile(r"^(?P<path>.+?):(?P<line>\d+):(?P<col>\d+): (?P<code>[A-Z]+\d+)(?: \[\*\])? "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from conftest import run_json
 from esper_lint.rules import all_rules
 

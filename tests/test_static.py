@@ -5,6 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+
 from conftest import FIXTURES, expected_markers, run_cli, run_json
 
 STATIC = sorted((FIXTURES / "static").glob("*.py"))
