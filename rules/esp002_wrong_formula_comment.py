@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from esper_lint.formula import FormulaError, evaluate
+from esper_lint.expression import FormulaError, evaluate
 from esper_lint.model import Finding, Site
 from esper_lint.rulekit import Context, comment_fix, error_phrase, finding, formula_env
 

@@ -24,8 +24,8 @@ import pytest
 
 from conftest import FIXTURES, run_cli, run_json
 from esper_lint.config import Config
+from esper_lint.expression import evaluate
 from esper_lint.fix import apply_fixes, plan_file, unified_diff, write_plan
-from esper_lint.formula import evaluate
 from esper_lint.model import Finding, Fix, Formula, Site, Span
 from esper_lint.rulekit import Context, comment_fix, formula_fix
 from esper_lint.sites import find_sites

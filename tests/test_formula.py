@@ -9,15 +9,8 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from esper_lint.formula import (
-    FormulaError,
-    derive,
-    domain_rule,
-    evaluate,
-    free_names,
-    render,
-    why_not,
-)
+from esper_lint.expression import FormulaError, evaluate, free_names, render
+from esper_lint.formula import derive, domain_rule, why_not
 
 # --------------------------------------------------------------------------- layer shapes
 

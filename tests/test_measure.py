@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from esper_lint.config import Config, load
-from esper_lint.formula import evaluate
+from esper_lint.expression import evaluate
 from esper_lint.measure import DynamicResult, ModuleJob, death_failure, import_location, measure
 from esper_lint.model import Failure, Formula, Measurement, Site
 from esper_lint.sites import find_sites
