@@ -24,11 +24,11 @@ import libcst as cst
 from libcst.metadata import MetadataWrapper, PositionProvider
 
 from esper_lint.discover import diagnostic
+from esper_lint.lines import PHYSICAL_LINE, Lines
 from esper_lint.model import Finding, Fix, Span
 from esper_lint.sites import FORMULA_COMMENT
 from esper_lint.source import Source, SourceError, encode, read, read_bytes
 
-_PHYSICAL_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
 _ANY_WRITE_BIT = stat.S_IWUSR | stat.S_IWGRP | stat.S_IWOTH
 # mypy and pyright honour these only as the first comment on the line, so a formula goes after them
 _STAYS_FIRST = re.compile(r"#\s*(?:type|pyright)\s*:")
@@ -207,16 +207,14 @@ class SourceText:
     """The decoded file, with line offsets, its comments (via tokenize) and its argument spans."""
 
     text: str
-    starts: list[int] = field(init=False)
+    index: Lines = field(init=False)
     lines: list[str] = field(init=False)  # physical lines, each with its own line ending
     _tokens: _Tokens | None = field(default=None, init=False)
     _arguments: frozenset[Span] | None = field(default=None, init=False)
 
     def __post_init__(self) -> None:
-        self.lines = _PHYSICAL_LINE.findall(self.text)
-        self.starts = [0]
-        for line in self.lines:
-            self.starts.append(self.starts[-1] + len(line))
+        self.index = Lines(self.text)
+        self.lines = self.index.lines
 
     def edits_for(self, span: Span, wanted: _Wanted) -> list[Edit] | _Stale | None:
         """The edits one fix needs: [] when already applied, None when no place is safe."""
@@ -238,7 +236,7 @@ class SourceText:
 
     def offset(self, line: int, column: int) -> int:
         """The text offset of a 1-based line and 0-based column."""
-        return self.starts[line - 1] + column
+        return self.index.offset(line, column)
 
     def content(self, line: int) -> str:
         return self.lines[line - 1].rstrip("\r\n")
@@ -465,7 +463,7 @@ def _would_break(display: str, why: str) -> Finding:
 def unified_diff(display: str, old: str, new: str) -> str:
     """A ``--- a/path`` / ``+++ b/path`` unified diff; each line keeps its own line ending."""
     name = display.replace(os.sep, "/").lstrip("/")
-    lines = difflib.unified_diff(_PHYSICAL_LINE.findall(old), _PHYSICAL_LINE.findall(new),
+    lines = difflib.unified_diff(PHYSICAL_LINE.findall(old), PHYSICAL_LINE.findall(new),
                                  f"a/{name}", f"b/{name}")
     return "".join(_terminated(lines))
 

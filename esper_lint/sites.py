@@ -8,7 +8,6 @@ tell us here, at a tenth of its cost.
 
 from __future__ import annotations
 
-import bisect
 import operator
 import re
 from collections.abc import Iterator, Sequence
@@ -19,6 +18,7 @@ import libcst as cst
 from libcst._nodes.internal import CodegenState  # see _Scanner: positions at a third of the cost
 
 from esper_lint.config import Config
+from esper_lint.lines import Lines
 from esper_lint.model import Blueprint, Estimate, EstimateKind, Site, Span
 
 FORMULA_COMMENT = re.compile(r"#\s*[Ff]ormula:\s*(?P<expr>[^#]*?)\s*(?=#|$)")
@@ -67,8 +67,8 @@ def find_sites(path: Path, display: str, text: str, config: Config) -> FileFacts
     module = _scan_module(tree)
     scanner = _Scanner(tree, module, config)
     tree._codegen(scanner)
-    lines = re.split(r"\r\n|\r|\n", text)  # LibCST's line breaks; splitlines() also splits at \f
-    where = _Locator(text)
+    where = Lines(text)
+    lines = [line.rstrip("\r\n") for line in where.lines]
     sites = tuple(_site(path, display, found, module, lines, where) for found in scanner.found())
     return FileFacts(sites=sites, **_register_defs(tree, config))
 
@@ -281,28 +281,13 @@ def _estimate_arg(call: cst.Call, config: Config) -> cst.Arg | None:
 # --- building sites -------------------------------------------------------------------------
 
 
-class _Locator:
-    """Character offsets → 1-based line and column."""
-
-    def __init__(self, text: str) -> None:
-        self.starts = [0] + [m.end() for m in re.finditer(r"\r\n?|\n", text)]
-
-    def span(self, where: tuple[int, int]) -> Span:
-        (line, column), (end_line, end_column) = self._position(where[0]), self._position(where[1])
-        return Span(line, column, end_line, end_column)
-
-    def _position(self, offset: int) -> tuple[int, int]:
-        line = bisect.bisect_right(self.starts, offset)
-        return line, offset - self.starts[line - 1] + 1
-
-
 def _site(path: Path, display: str, found: _Found, module: _Module, lines: list[str],
-          where: _Locator) -> Site:
+          where: Lines) -> Site:
     name, topology = _strings(found.call, ("name", "topology"))
-    call = where.span(found.call_range)
+    call = where.span(*found.call_range)
     estimate = None
     if found.estimate is not None and found.estimate_range is not None:
-        estimate = _estimate(found.estimate, where.span(found.estimate_range), module, lines)
+        estimate = _estimate(found.estimate, where.span(*found.estimate_range), module, lines)
     noqa_lines = {call.line}
     if estimate is not None:
         noqa_lines |= {estimate.span.line, estimate.span.end_line}

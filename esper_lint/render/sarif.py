@@ -10,7 +10,6 @@ fix is described as unsafe and followed by its safe alternative, the ``# formula
 from __future__ import annotations
 
 import json
-from bisect import bisect_right
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -98,13 +97,7 @@ class FileText:
                 for e in sorted(edits, key=lambda e: (e.start, e.end))]
 
     def region(self, start: int, end: int) -> Json:
-        (line, column), (end_line, end_column) = self.position(start), self.position(end)
-        return {"startLine": line, "startColumn": column, "endLine": end_line, "endColumn": end_column}
-
-    def position(self, offset: int) -> tuple[int, int]:
-        starts = self.text.starts
-        line = min(bisect_right(starts, offset), max(len(starts) - 1, 1))
-        return line, offset - starts[line - 1] + 1
+        return region(self.text.index.span(start, end))
 
 
 def sarif_fix(description: str, applicability: str, location: Json, replacements: list[Json]) -> Json | None:
