@@ -2,10 +2,10 @@
 
 ## What it does
 Checks the `# formula: <expression>` comment documenting a `param_estimate`. Statically, the
-expression must be an integer formula esper-lint can evaluate (numbers, the factory's width
-parameter and integer keyword parameters, `+ - * // % **`, `max`, `min`). With the dynamic
-pass, it must equal the real parameter count at every sampled width; the finding names the
-first width where it does not.
+expression must be in the formula language (integers, names, `+ - * // % **`, `max`, `min`,
+`abs`). With the dynamic pass, its names must be the factory's width parameter and integer
+keyword parameters, and it must equal the real parameter count at every sampled width; the
+finding names the first width where it does not.
 
 ## Why is this bad?
 A formula comment is what readers and reviewers trust instead of the constant. A wrong one is
@@ -32,7 +32,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from esper_lint.expression import FormulaError, evaluate
+from esper_lint.expression import FormulaError, evaluate, free_names
 from esper_lint.model import Finding, Site
 from esper_lint.rulekit import Context, comment_fix, error_phrase, finding, formula_env
 
@@ -78,9 +78,10 @@ def check(site: Site, ctx: Context) -> Iterator[Finding]:
         return
     m = ctx.measured
     label = f"documented formula `{documented}` for {site.blueprint.label}"
-    env = formula_env(m, m.counts[0][0]) if m else {"dim": 1}
     try:
-        evaluate(documented, env)
+        free_names(documented)  # statically, only the form: the width may be `channels`, not `dim`
+        if m is not None:
+            evaluate(documented, formula_env(m, m.counts[0][0]))
     except FormulaError as error:
         yield finding(site, CODE, f"{label} cannot be evaluated: {error}", ctx,
                       fix=comment_fix(site, m.formula) if m and m.formula else None)
