@@ -431,9 +431,9 @@ class Report:
 
 def measurement_for(message: Json | Failure, config: Config) -> Measurement:
     if isinstance(message, Failure):
-        return Measurement(failure=message, callable_estimates=config.callable_estimates)
-    callable_estimates = (config.callable_estimates if config.callable_estimates is not None
-                          else message.get("callable_register"))
+        return Measurement(failure=message)
+    # what the register function accepts, as inspected; check.py weighs the configuration
+    callable_estimates = message.get("callable_register")
     failure = item_failure(message, config)
     if failure is not None:
         return Measurement(failure=failure, callable_estimates=callable_estimates)
