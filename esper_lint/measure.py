@@ -11,12 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
-import select
 import signal
-import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,24 +25,23 @@ from esper_lint import formula
 from esper_lint.cache import Cache, make_key
 from esper_lint.config import Config
 from esper_lint.model import Failure, Measurement, Site
+from esper_lint.worker_process import (
+    Startup,
+    Worker,
+    WorkerGone,
+    WorkerPool,
+    WorkerTimeout,
+    WorkerUnavailable,
+    describe_exit,
+)
 
 Json = dict[str, Any]
-TORCH_ALLOWANCE = 120.0  # seconds for the worker to import torch, apart from the timeout
 LARGER_WIDTHS = (257, 300, 384, 500, 512, 640, 768, 1000, 1024, 1536, 2048, 3000, 4096, 8192,
                  10000, 16384, 32768, 65536)
 GRID_VALUES = (1, 2, 3, 4, 5, 6, 8, 12, 16)  # values tried for an int keyword parameter
 GRID_LARGER_WIDTHS = (96, 128, 256, 512, 1024)  # besides 1..64, for the parameter grid
 CPU_LIMIT = 1024  # widest module built on CPU when the meta device cannot build it
 PROGRESS_FROM = 6  # blueprints; fewer finish before a progress bar would be worth drawing
-
-
-@dataclass(frozen=True)
-class Startup:
-    """How the first worker started: what ``--statistics`` and the benchmarks report."""
-
-    torch_version: str
-    import_seconds: float  # ``import torch``
-    warm_up_seconds: float  # first arithmetic on the meta device
 
 
 @dataclass(frozen=True)
@@ -57,18 +52,6 @@ class DynamicResult:
     # A superset (the worker keeps earlier modules loaded); empty when the import failed.
     loaded_files: Mapping[Path, tuple[Path, ...]] = field(default_factory=dict)
     startup: Startup | None = None
-
-
-class WorkerUnavailable(Exception):
-    """The worker could not be started (no torch, a broken interpreter, ...)."""
-
-
-class WorkerTimeout(Exception):
-    pass
-
-
-class WorkerGone(Exception):
-    """The worker's pipe closed: it exited or was killed."""
 
 
 # --- which module each file is ---------------------------------------------------------------
@@ -166,150 +149,6 @@ def item_for(site: Site, config: Config) -> Json:
         "keyword": config.estimate_keyword,
         "position": config.estimate_position,
     }
-
-
-# --- the worker process ------------------------------------------------------------------------
-
-
-class Worker:
-    """One worker process and the reading end of its protocol pipe."""
-
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
-        self.process = process
-        self._buffer = bytearray()
-        self.startup: Startup | None = None
-
-    @classmethod
-    def start(cls, config: Config) -> Worker:
-        command = [sys.executable, "-P", "-m", "esper_lint.worker",
-                   "--memory-limit-mb", str(config.memory_limit_mb)]
-        try:
-            process = subprocess.Popen(
-                command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                cwd=config.root, env=worker_environment(), start_new_session=True)
-        except OSError as error:
-            raise WorkerUnavailable(f"cannot start {sys.executable}: {error}") from error
-        worker = cls(process)
-        worker.startup = worker.wait_until_ready()
-        return worker
-
-    def wait_until_ready(self) -> Startup:
-        try:
-            message = self.receive(TORCH_ALLOWANCE)
-        except WorkerTimeout:
-            self.kill()
-            raise WorkerUnavailable(f"importing torch took over {TORCH_ALLOWANCE:g} s") from None
-        except WorkerGone:
-            raise WorkerUnavailable(self.startup_error()) from None
-        if message.get("event") != "ready":
-            self.kill()
-            raise WorkerUnavailable(str(message.get("error", "the worker did not start")))
-        return Startup(message["torch"], message["import_seconds"], message["warm_up_seconds"])
-
-    def startup_error(self) -> str:
-        """Why the worker died before it was ready (its stderr holds Python's own error)."""
-        code = self.exit_code()
-        assert self.process.stderr is not None
-        lines = self.process.stderr.read().decode(errors="replace").strip().splitlines()
-        self.kill()
-        return f"the worker exited ({describe_exit(code)}): {lines[-1] if lines else 'no output'}"
-
-    def send(self, request: Json) -> None:
-        assert self.process.stdin is not None
-        try:
-            self.process.stdin.write(json.dumps(request).encode() + b"\n")
-            self.process.stdin.flush()
-        except OSError:
-            raise WorkerGone from None
-
-    def receive(self, seconds: float) -> Json:
-        """The next message; WorkerTimeout after ``seconds``, WorkerGone at end of pipe."""
-        assert self.process.stdout is not None
-        fd = self.process.stdout.fileno()
-        deadline = time.monotonic() + seconds
-        while b"\n" not in self._buffer:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-                raise WorkerTimeout
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                raise WorkerGone
-            self._buffer += chunk
-        line, _, rest = bytes(self._buffer).partition(b"\n")
-        self._buffer = bytearray(rest)
-        message: Json = json.loads(line)
-        return message
-
-    def exit_code(self) -> int | None:
-        try:
-            return self.process.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            return None
-
-    def kill(self) -> None:
-        """Stop the worker and anything user code started in its session."""
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.process.pid, signal.SIGKILL)
-        self.process.wait()
-        for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
-            if pipe is not None:
-                with contextlib.suppress(OSError):
-                    pipe.close()
-
-
-def worker_environment() -> dict[str, str]:
-    here = str(Path(__file__).resolve().parent.parent)  # so any interpreter finds esper_lint
-    path = os.environ.get("PYTHONPATH")
-    return {
-        **os.environ,
-        "PYTHONPATH": here + (os.pathsep + path if path else ""),
-        "PYTHONDONTWRITEBYTECODE": "1",  # a linter must not leave __pycache__ in the user's tree
-    }
-
-
-def describe_exit(code: int | None) -> str:
-    if code is None:
-        return "still running"
-    if code < 0:
-        with contextlib.suppress(ValueError):
-            return signal.Signals(-code).name
-        return f"signal {-code}"
-    return f"exit code {code}"
-
-
-class WorkerPool:
-    """The one long-lived worker, replaced after it hangs, crashes or exits."""
-
-    def __init__(self, config: Config) -> None:
-        self.config = config
-        self._worker: Worker | None = None
-        self.startup: Startup | None = None
-
-    def get(self) -> Worker:
-        if self._worker is None:
-            self._worker = Worker.start(self.config)
-            self.startup = self.startup or self._worker.startup
-        return self._worker
-
-    def discard(self, *, dying: bool) -> int | None:
-        """Kill the current worker; its exit code (negative: the signal that ended it).
-
-        ``dying``: its pipe closed, so wait a moment for the exit code; a hung
-        worker is killed at once.
-        """
-        if self._worker is None:
-            return None
-        worker, self._worker = self._worker, None
-        code = worker.exit_code() if dying else None
-        worker.kill()
-        return code
-
-    def close(self) -> None:
-        # Killed rather than asked to exit: it holds no state worth keeping, and after
-        # Ctrl-C it may still be inside user code.
-        if self._worker is not None:
-            self._worker.kill()
-            self._worker = None
 
 
 # --- one module --------------------------------------------------------------------------------
