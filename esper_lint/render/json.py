@@ -9,9 +9,17 @@ from esper_lint.model import Finding
 from esper_lint.render import Report
 
 
+def blueprint_dict(finding: Finding) -> dict[str, str | None] | None:
+    bp = finding.blueprint
+    return {"name": bp.name, "topology": bp.topology, "factory": bp.factory} if bp else None
+
+
+def counts_dict(finding: Finding) -> dict[str, int] | None:
+    return {str(width): count for width, count in finding.counts} or None
+
+
 def as_dict(finding: Finding) -> dict[str, Any]:
     s = finding.span
-    bp = finding.blueprint
     return {
         "code": finding.code,
         "path": finding.path,
@@ -20,14 +28,14 @@ def as_dict(finding: Finding) -> dict[str, Any]:
         "end_line": s.end_line,
         "end_column": s.end_column,
         "message": finding.message,
-        "blueprint": {"name": bp.name, "topology": bp.topology, "factory": bp.factory} if bp else None,
+        "blueprint": blueprint_dict(finding),
         "estimate": finding.estimate,
         "formula": finding.formula,
         "fix": {"applicability": finding.fix.applicability, "replacement": finding.fix.replacement,
                 "comment": finding.fix.comment} if finding.fix else None,
         "level": finding.level,
         "confirmed": finding.confirmed,
-        "counts": {str(width): count for width, count in finding.counts} or None,
+        "counts": counts_dict(finding),
         "reference_dim": finding.reference_dim,
     }
 

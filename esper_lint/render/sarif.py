@@ -19,6 +19,7 @@ from urllib.parse import quote
 from esper_lint import __version__
 from esper_lint.model import Finding, Fix, Span
 from esper_lint.render import Report
+from esper_lint.render.json import blueprint_dict, counts_dict
 
 SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 INFORMATION_URI = "https://pypi.org/project/esper-lint/"
@@ -97,7 +98,7 @@ class FileText:
                 for e in sorted(edits, key=lambda e: (e.start, e.end))]
 
     def region(self, start: int, end: int) -> Json:
-        return region(self.text.index.span(start, end))
+        return region(self.text.span(start, end))
 
 
 def sarif_fix(description: str, applicability: str, location: Json, replacements: list[Json]) -> Json | None:
@@ -111,7 +112,9 @@ def sarif_fix(description: str, applicability: str, location: Json, replacements
 def fixes(finding: Finding, location: Json, files: dict[str, FileText | None]) -> list[Json]:
     """The finding's fix as ``--fix`` would apply it; an unsafe one, then its safe alternative."""
     fix = finding.fix
-    text = files.setdefault(finding.path, FileText.read(finding.path)) if fix else None
+    if fix is not None and finding.path not in files:
+        files[finding.path] = FileText.read(finding.path)
+    text = files.get(finding.path)
     if fix is None or text is None:
         return []
     if fix.applicability == "safe":
@@ -134,12 +137,11 @@ def _present(candidates: list[Json | None]) -> list[Json]:
 
 
 def properties(finding: Finding) -> Json:
-    bp = finding.blueprint
     extra: Json = {
-        "blueprint": {"name": bp.name, "topology": bp.topology, "factory": bp.factory} if bp else None,
+        "blueprint": blueprint_dict(finding),
         "estimate": finding.estimate,
         "formula": finding.formula,
-        "counts": {str(width): count for width, count in finding.counts} or None,
+        "counts": counts_dict(finding),
         "referenceDim": finding.reference_dim,
         "confirmed": finding.confirmed,
         "fixApplicability": finding.fix.applicability if finding.fix else None,
