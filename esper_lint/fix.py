@@ -17,7 +17,7 @@ import tempfile
 import tokenize
 import warnings
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import libcst as cst
@@ -202,19 +202,14 @@ class _Stale:
 _STALE = _Stale()
 
 
-@dataclass
-class SourceText:
+class SourceText(Lines):
     """The decoded file, with line offsets, its comments (via tokenize) and its argument spans."""
 
-    text: str
-    index: Lines = field(init=False)
-    lines: list[str] = field(init=False)  # physical lines, each with its own line ending
-    _tokens: _Tokens | None = field(default=None, init=False)
-    _arguments: frozenset[Span] | None = field(default=None, init=False)
-
-    def __post_init__(self) -> None:
-        self.index = Lines(self.text)
-        self.lines = self.index.lines
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+        self._tokens: _Tokens | None = None
+        self._arguments: frozenset[Span] | None = None
 
     def edits_for(self, span: Span, wanted: _Wanted) -> list[Edit] | _Stale | None:
         """The edits one fix needs: [] when already applied, None when no place is safe."""
@@ -232,22 +227,9 @@ class SourceText:
             return _STALE  # an edit is only ever made at an argument the static pass would report
         return edits
 
-    # offsets and lines
-
-    def offset(self, line: int, column: int) -> int:
-        """The text offset of a 1-based line and 0-based column."""
-        return self.index.offset(line, column)
-
-    def content(self, line: int) -> str:
-        return self.lines[line - 1].rstrip("\r\n")
-
     @property
     def newline(self) -> str:
         return "\r\n" if "\r\n" in self.text else "\n"
-
-    def ending(self, line: int) -> str:
-        whole = self.lines[line - 1]
-        return whole[len(whole.rstrip("\r\n")):]
 
     # replacing the argument
 

@@ -25,6 +25,14 @@ class Lines:
         """The text offset of a 1-based line and a 0-based column."""
         return self.starts[line - 1] + column
 
+    def content(self, line: int) -> str:
+        """A 1-based line without its line ending."""
+        return self.lines[line - 1].rstrip("\r\n")
+
+    def ending(self, line: int) -> str:
+        whole = self.lines[line - 1]
+        return whole[len(whole.rstrip("\r\n")):]
+
     def position(self, offset: int) -> tuple[int, int]:
         """The 1-based line and column of a text offset."""
         line = min(bisect.bisect_right(self.starts, offset), max(len(self.starts) - 1, 1))

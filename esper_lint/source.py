@@ -23,10 +23,6 @@ class Source:
     text: str  # decoded, line endings untouched
     encoding: str  # as declared (``utf-8-sig`` when a BOM is present)
 
-    @property
-    def newline(self) -> str:
-        return "\r\n" if "\r\n" in self.text else "\n"
-
 
 def read_bytes(path: Path) -> bytes:
     try:
