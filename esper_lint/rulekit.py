@@ -57,8 +57,8 @@ def finding(site: Site, code: str, message: str, ctx: Context, **extra: object) 
     base = Finding(code=code, path=site.display, span=span, message=message,
                    blueprint=site.blueprint, estimate=value, confirmed=m is not None)
     if m is not None:
-        base = replace(base, counts=representative(m, reference_width(site, ctx.config, m)),
-                       reference_dim=reference_width(site, ctx.config, m),
+        reference = reference_width(site, ctx.config, m)
+        base = replace(base, counts=representative(m, reference), reference_dim=reference,
                        formula=m.formula.expr if m.formula else None)
     return replace(base, **extra)  # type: ignore[arg-type]
 

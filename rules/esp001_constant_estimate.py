@@ -131,10 +131,9 @@ def check(site: Site, ctx: Context) -> Iterator[Finding]:
         return
     ref = reference_width(site, ctx.config, m)
     actual = m.count_at(ref) or 0
-    message = (f"{label} is {error_phrase(estimate.value, actual)} at {m.variable}={ref} "
-               f"(actual {actual:,}); {actual_phrase(m, estimate.value, ref)}")
-    if error_phrase(estimate.value, actual) == "exact":
-        message = (f"{label} is exact only at {m.variable}={ref}; "
-                   f"{actual_phrase(m, estimate.value, ref)}")
+    error = error_phrase(estimate.value, actual)
+    where = f"exact only at {m.variable}={ref}" if error == "exact" else \
+        f"{error} at {m.variable}={ref} (actual {actual:,})"
+    message = f"{label} is {where}; {actual_phrase(m, estimate.value, ref)}"
     yield finding(site, CODE, message, ctx,
                   fix=formula_fix(site, m.formula, ctx) if m.formula else None)
