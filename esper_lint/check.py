@@ -1,63 +1,56 @@
-"""Stage 4: Sites and Measurements → Findings, after selection, ``noqa`` and per-file ignores."""
+"""Stage 5: every enabled rule over the sites and registries → Findings, after ``noqa``,
+selection and per-file ignores; plus the ESP9xx diagnostics of what could not be checked."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 
 import pathspec
 
-from esper_lint.config import Config, ConfigError
-from esper_lint.diagnostics import DIAGNOSTICS
-from esper_lint.model import Finding, Measurement, Site
+from esper_lint.catalog import Rule, rules
+from esper_lint.config import Config, Selection
+from esper_lint.model import Finding, Measurement, Site, Span
+from esper_lint.registries import Registry
 from esper_lint.rulekit import Context
-from esper_lint.rules import all_rules
-
-
-def known_codes() -> tuple[str, ...]:
-    return tuple(sorted({rule.code for rule in all_rules()} | set(DIAGNOSTICS)))
-
-
-def validate_selectors(selectors: Iterable[str], origin: str) -> None:
-    codes = known_codes()
-    for selector in selectors:
-        if selector != "ALL" and not any(code.startswith(selector) for code in codes):
-            raise ConfigError(f"{origin}: unknown rule selector `{selector}`")
-
-
-@dataclass(frozen=True)
-class Selection:
-    """ruff's semantics: the longest matching prefix wins; ``ignore`` wins a tie."""
-
-    select: tuple[str, ...]
-    ignore: tuple[str, ...]
-
-    def enabled(self, code: str) -> bool:
-        chosen = _longest(self.select, code)
-        return chosen >= 0 and chosen > _longest(self.ignore, code)
-
-
-def _longest(selectors: Sequence[str], code: str) -> int:
-    lengths = [0 if s == "ALL" else len(s) for s in selectors if s == "ALL" or code.startswith(s)]
-    return max(lengths, default=-1)
 
 
 def check(sites: Sequence[Site], measurements: Mapping[Site, Measurement], config: Config,
-          callable_registers: frozenset[str] = frozenset(),
-          diagnostics: Iterable[Finding] = ()) -> list[Finding]:
-    """Every enabled rule over every site, plus the diagnostics, sorted by place."""
-    selection = Selection(config.select, config.ignore)
-    rules = [rule for rule in all_rules() if selection.enabled(rule.code)]
-    findings = [*diagnostics, *(_failure(site, m) for site, m in measurements.items() if m.failure)]
+          registries: Sequence[Registry] = (), callable_registers: frozenset[str] = frozenset(),
+          diagnostics: Iterable[Finding] = (), chosen: Sequence[Rule] | None = None) -> list[Finding]:
+    """Every enabled rule over ``sites`` (per site) and ``registries``, plus the diagnostics."""
+    selection = config.selection
+    enabled = [rule for rule in (rules() if chosen is None else chosen) if selection.enabled(rule.code)]
+    registry_of = {(r.key, r.topology): r for r in registries}
+    linted = set(sites)
+    findings = [*diagnostics, *(_failure(site, m) for site, m in measurements.items()
+                                if m.failure and site in linted)]
     for site in sites:
-        ctx = Context(config, measurements.get(site), _accepts_callables(site, config,
-                      measurements.get(site), callable_registers))
-        findings.extend(f for rule in rules for f in rule.check(site, ctx)
-                        if not site.suppresses(f.code))
+        m = measurements.get(site)
+        ctx = Context(config, m, _accepts_callables(site, config, m, callable_registers),
+                      registry_of.get((site.registry, site.blueprint.topology or "")))
+        findings.extend(f for rule in enabled if rule.kind == "site" and rule.check
+                        for f in rule.check(site, ctx))
+    for registry in registries:
+        ctx = Context(config, registry=registry)
+        findings.extend(f for rule in enabled if rule.kind == "registry" and rule.check
+                        for f in rule.check(registry, ctx))
+    kept = [f for f in _unsuppressed(findings, sites) if selection.enabled(f.code)]
     ignored = _per_file_ignores(config)
-    kept = [f for f in findings if selection.enabled(f.code) and not ignored(f)]
-    return sorted(kept, key=lambda f: f.sort_key)
+    return sorted((f for f in kept if not ignored(f)), key=lambda f: f.sort_key)
+
+
+def _unsuppressed(findings: Iterable[Finding], sites: Sequence[Site]) -> Iterable[Finding]:
+    """Drop findings a ``# noqa`` at their registration suppresses."""
+    at: dict[tuple[Path, Span], Site] = {}
+    for site in sites:
+        at[(site.path, site.call)] = site
+        if site.estimate is not None:
+            at[(site.path, site.estimate.span)] = site
+    for f in findings:
+        found = at.get((f.file, f.span)) if f.file is not None else None
+        if found is None or f.level == "warning" or not found.suppresses(f.code):
+            yield f
 
 
 def _failure(site: Site, m: Measurement) -> Finding:
@@ -65,7 +58,7 @@ def _failure(site: Site, m: Measurement) -> Finding:
     detail = f": {m.failure.detail}" if m.failure.detail else ""
     factory = site.blueprint.factory or "?"
     return Finding(code=m.failure.code, path=site.display, span=site.call, level="warning",
-                   message=f"could not measure {site.blueprint.label} ({factory}): "
+                   file=site.path, message=f"could not measure {site.blueprint.label} ({factory}): "
                    f"{m.failure.reason}{detail}", blueprint=site.blueprint)
 
 
@@ -79,11 +72,11 @@ def _accepts_callables(site: Site, config: Config, m: Measurement | None,
 
 
 def _per_file_ignores(config: Config) -> Callable[[Finding], bool]:
-    table = [(pathspec.GitIgnoreSpec.from_lines([pattern]), Selection(codes, ()))
+    table = [(pathspec.GitIgnoreSpec.from_lines([pattern]), Selection(codes))
              for pattern, codes in config.per_file_ignores]
 
     def ignored(finding: Finding) -> bool:
-        path = Path(finding.path).absolute()
+        path = (finding.file or Path(finding.path)).absolute()
         relative = path.relative_to(config.root) if path.is_relative_to(config.root) else path
         return any(spec.match_file(relative.as_posix()) and codes.enabled(finding.code)
                    for spec, codes in table)

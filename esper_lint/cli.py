@@ -9,12 +9,17 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from esper_lint import __version__
-from esper_lint.config import ConfigError, load, with_cli
+from esper_lint.atomic import write_atomically
+from esper_lint.config import Config, ConfigError, load, with_cli
 from esper_lint.render import Report, renderers
+
+if TYPE_CHECKING:
+    from esper_lint.pipeline import Run
 
 FORMATS = ("text", "json", "github", "sarif")
 
@@ -40,14 +45,12 @@ def _codes(values: tuple[str, ...]) -> tuple[str, ...] | None:
 
 
 def explain(code: str) -> str:
-    from esper_lint.diagnostics import DIAGNOSTICS
-    from esper_lint.rules import all_rules
+    from esper_lint.catalog import known_codes, lookup
 
-    code = code.upper()
-    docs = {r.code: r.doc for r in all_rules()} | {d.code: d.doc for d in DIAGNOSTICS.values()}
-    if code not in docs:
-        raise click.UsageError(f"unknown rule code `{code}`; known: {', '.join(sorted(docs))}")
-    return docs[code]
+    rule = lookup(code.upper())
+    if rule is None:
+        raise click.UsageError(f"unknown rule code `{code.upper()}`; known: {', '.join(known_codes())}")
+    return rule.doc
 
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
@@ -91,14 +94,12 @@ def main(paths: tuple[str, ...], output_format: str, output_file: Path | None,
 
 
 def run(options: Options) -> int:
-    from esper_lint.check import validate_selectors
     from esper_lint.pipeline import lint
 
     first = Path(options.paths[0])
     start = first if first.is_dir() else first.parent
     config = with_cli(load(options.config_file, start if start.is_dir() else None),
                       select=options.select, ignore=options.ignore)
-    validate_selectors((*config.select, *config.ignore), "selection")
     to_stdout = options.output_file is None
     progress = sys.stderr.isatty() and (options.output_format == "text" or not to_stdout)
     outcome = lint(options.paths, config, dynamic=options.dynamic, progress=progress,
@@ -107,15 +108,16 @@ def run(options: Options) -> int:
         click.echo(f"esper-lint: warning: {warning}", err=True)
     report = Report(findings=outcome.findings, files=outcome.scanned.files, warnings=outcome.warnings)
     if options.fix or options.diff:
-        return _fix(report, options)
+        return _fix(report, outcome, config, options)
     _emit(renderers()[options.output_format](report), options.output_file)
     return 1 if report.findings else 0
 
 
-def _fix(report: Report, options: Options) -> int:
+def _fix(report: Report, outcome: Run, config: Config, options: Options) -> int:
     from esper_lint.fix import apply_fixes
 
-    result = apply_fixes(report.findings, unsafe=options.unsafe_fixes, write=not options.diff)
+    result = apply_fixes(report.findings, outcome.scanned.sources, outcome.scanned.sites, config,
+                         unsafe=options.unsafe_fixes, write=not options.diff)
     if options.diff:
         click.echo("".join(result.diffs), nl=False)
         for problem in result.problems:
@@ -132,4 +134,4 @@ def _emit(text: str, output_file: Path | None) -> None:
     if output_file is None:
         click.echo(text, nl=False)
     else:
-        output_file.write_text(text, encoding="utf-8")
+        write_atomically(output_file, text.encode("utf-8"))

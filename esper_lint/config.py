@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import tomllib
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
@@ -19,6 +20,23 @@ class ConfigError(Exception):
 
 
 @dataclass(frozen=True)
+class Selection:
+    """ruff's semantics: the longest matching prefix wins; ``ignore`` wins a tie."""
+
+    select: tuple[str, ...]
+    ignore: tuple[str, ...] = ()
+
+    def enabled(self, code: str) -> bool:
+        chosen = _longest(self.select, code)
+        return chosen >= 0 and chosen > _longest(self.ignore, code)
+
+
+def _longest(selectors: Sequence[str], code: str) -> int:
+    lengths = [0 if s == "ALL" else len(s) for s in selectors if s == "ALL" or code.startswith(s)]
+    return max(lengths, default=-1)
+
+
+@dataclass(frozen=True)
 class Config:
     root: Path = field(default_factory=Path.cwd)  # where the configuring pyproject.toml lives
     register_functions: tuple[str, ...] = ("BlueprintRegistry.register",)
@@ -29,7 +47,8 @@ class Config:
     exclude: tuple[str, ...] = DEFAULT_EXCLUDE
     extend_exclude: tuple[str, ...] = ()
     per_file_ignores: tuple[tuple[str, tuple[str, ...]], ...] = ()
-    reference_dims: tuple[tuple[str, int], ...] = ()  # topology -> width the estimate is meant for
+    # topology -> the widths its estimates are meant for, the first the one a value is written for
+    reference_dims: tuple[tuple[str, tuple[int, ...]], ...] = ()
     src: tuple[str, ...] = (".", "src")  # import roots, relative to ``root``
     timeout: float = 10.0  # seconds per module, after torch is loaded
     memory_limit_mb: int = 4096
@@ -38,8 +57,12 @@ class Config:
     max_width: int = 65536
     cache_dir: str = ".esper-lint-cache"  # relative to ``root``; empty: no cache
 
-    def reference_dim(self, topology: str | None) -> int | None:
-        return dict(self.reference_dims).get(topology or "")
+    @property
+    def selection(self) -> Selection:
+        return Selection(self.select, self.ignore)
+
+    def reference_widths(self, topology: str | None) -> tuple[int, ...]:
+        return dict(self.reference_dims).get(topology or "", ())
 
     def src_roots(self) -> tuple[Path, ...]:
         return tuple((self.root / s).resolve() for s in self.src)
@@ -87,7 +110,21 @@ def from_table(table: dict[str, Any], root: Path, origin: str = "config") -> Con
     values: dict[str, Any] = {"root": root}
     for key, value in table.items():
         values[key.replace("-", "_")] = _convert(key, value, origin)
-    return Config(**values)
+    config = Config(**values)
+    validate_selectors((*config.select, *config.ignore), origin)
+    for pattern, codes in config.per_file_ignores:
+        validate_selectors(codes, f"{origin}: per-file-ignores `{pattern}`")
+    return config
+
+
+def validate_selectors(selectors: Iterable[str], origin: str) -> None:
+    """Every selector is ``ALL`` or a prefix of a code in the catalog."""
+    from esper_lint.catalog import known_codes
+
+    codes = known_codes()
+    for selector in selectors:
+        if selector != "ALL" and not any(code.startswith(selector) for code in codes):
+            raise ConfigError(f"{origin}: unknown rule selector `{selector}`")
 
 
 def _convert(key: str, value: Any, origin: str) -> Any:
@@ -106,17 +143,25 @@ def _convert(key: str, value: Any, origin: str) -> Any:
     if not isinstance(value, dict):
         raise ConfigError(f"{origin}: `{key}` must be a table")
     if key == "reference-dims":
-        if not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in value.values()):
-            raise ConfigError(f"{origin}: `reference-dims` values must be positive integers")
-        return tuple(sorted(value.items()))
+        return tuple(sorted((topology, _widths(v, origin)) for topology, v in value.items()))
     if not all(isinstance(v, list) and all(isinstance(c, str) for c in v) for v in value.values()):
         raise ConfigError(f"{origin}: `per-file-ignores` values must be lists of codes")
     return tuple((pattern, tuple(codes)) for pattern, codes in value.items())
 
 
-def with_cli(config: Config, **overrides: Any) -> Config:
-    """Apply command-line options that were given (``None`` means not given)."""
-    return replace(config, **{k: v for k, v in overrides.items() if v is not None})
+def _widths(value: Any, origin: str) -> tuple[int, ...]:
+    widths = value if isinstance(value, list) else [value]
+    if not widths or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in widths):
+        raise ConfigError(f"{origin}: `reference-dims` values must be positive integers or lists of them")
+    return tuple(dict.fromkeys(widths))
+
+
+def with_cli(config: Config, select: tuple[str, ...] | None = None,
+             ignore: tuple[str, ...] | None = None) -> Config:
+    """Apply the command line's ``--select``/``--ignore`` when given, validated."""
+    validate_selectors((*(select or ()), *(ignore or ())), "selection")
+    return replace(config, select=config.select if select is None else select,
+                   ignore=config.ignore if ignore is None else ignore)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:

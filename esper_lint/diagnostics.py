@@ -2,22 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from esper_lint.catalog import Rule
 
 
-@dataclass(frozen=True)
-class Diagnostic:
-    code: str
-    name: str
-    summary: str
-    doc: str
+def _d(code: str, name: str, summary: str, doc: str) -> Rule:
+    return Rule(code, name, summary, f"{code} {name}: {summary}.\n\n{doc}", "diagnostic")
 
 
-def _d(code: str, name: str, summary: str, doc: str) -> Diagnostic:
-    return Diagnostic(code, name, summary, f"{code} {name}: {summary}.\n\n{doc}")
-
-
-DIAGNOSTICS = {d.code: d for d in (
+DIAGNOSTICS = (
     _d("ESP901", "unreadable-path", "a path could not be read",
        "A path on the command line does not exist, or a file or folder cannot be read (for\n"
        "example, no permission). The run goes on with the other files."),
@@ -50,4 +42,4 @@ DIAGNOSTICS = {d.code: d for d in (
        "so the file was left exactly as it was. Please report it: it is a bug in esper-lint."),
     _d("ESP999", "syntax-error", "a file could not be parsed",
        "The file is not valid Python 3 syntax, so none of its registrations were checked."),
-)}
+)

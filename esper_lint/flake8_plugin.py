@@ -64,16 +64,13 @@ def _normalized(text: str) -> str:
 
 
 def findings(filename: str, lines: Sequence[str], config: Config) -> list[Finding]:
-    from esper_lint.check import check
-    from esper_lint.scan import needles, parse_file
+    from esper_lint.pipeline import lint_source
+    from esper_lint.scan import needles
 
     data = source_bytes(filename, lines)
     if not any(needle in data for needle in needles(config)):
         return []  # cannot hold a registration: not worth a LibCST parse, as in the CLI
-    facts = parse_file(Path(filename).absolute(), filename, data, config)
-    if isinstance(facts, Finding):
-        return check((), {}, config, diagnostics=[facts])
-    return check(facts.sites, {}, config, frozenset(facts.callable_registers))
+    return lint_source(Path(filename).absolute(), filename, data, config)
 
 
 class EsperLintPlugin:

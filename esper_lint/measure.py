@@ -117,7 +117,7 @@ def plan_jobs(sites: Sequence[Site], config: Config) -> tuple[list[ModuleJob], d
 def sample_widths(config: Config) -> tuple[int, ...]:
     small = range(1, min(256, config.max_width) + 1)
     larger = (w for w in LARGER_WIDTHS if w <= config.max_width)
-    return tuple(sorted({*small, *larger, *(dim for _, dim in config.reference_dims)}))
+    return tuple(sorted({*small, *larger, *(w for _, widths in config.reference_dims for w in widths)}))
 
 
 def grid_widths(config: Config) -> tuple[int, ...]:

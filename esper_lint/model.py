@@ -14,6 +14,7 @@ from typing import Literal
 Level = Literal["error", "warning"]
 Applicability = Literal["safe", "unsafe"]
 EstimateKind = Literal["constant", "callable", "other"]
+ReferenceSource = Literal["configured", "inferred", "closest"]
 
 
 @dataclass(frozen=True, order=True)
@@ -22,6 +23,45 @@ class Span:
     column: int
     end_line: int
     end_column: int
+
+    @classmethod
+    def point(cls, line: int, column: int) -> Span:
+        return cls(line, column, line, column)
+
+
+@dataclass(frozen=True)
+class Edit:
+    """Replace the text at ``span`` (empty: insert there) with ``new_text``."""
+
+    span: Span
+    new_text: str
+
+
+@dataclass(frozen=True)
+class Fix:
+    """One way to fix a finding: edits in the finding's file, applied together or not at all.
+
+    ``estimate`` and ``formula`` say what the estimate argument and its ``# formula:`` comment
+    read once the edits are applied; the fixer checks exactly that before writing.
+    """
+
+    applicability: Applicability
+    title: str
+    edits: tuple[Edit, ...]
+    estimate: str  # the argument's source afterwards (unchanged or new)
+    formula: str | None = None  # the documented formula afterwards, when the fix writes one
+
+
+@dataclass(frozen=True)
+class Slot:
+    """Where a new ``# formula:`` comment can go: inserted at ``span`` between ``before``/``after``."""
+
+    span: Span
+    before: str
+    after: str
+
+    def edit(self, comment: str) -> Edit:
+        return Edit(self.span, f"{self.before}{comment}{self.after}")
 
 
 @dataclass(frozen=True)
@@ -39,13 +79,15 @@ class Blueprint:
 
 @dataclass(frozen=True)
 class Estimate:
-    """The ``param_estimate`` argument as written."""
+    """The ``param_estimate`` argument as written, and its ``# formula:`` comment."""
 
     kind: EstimateKind
     source: str  # the argument value's code, byte for byte
     span: Span
     value: int | None = None  # for constants: the evaluated integer
     formula: str | None = None  # the documented ``# formula:`` expression, if any
+    formula_span: Span | None = None  # where that expression stands inside its comment
+    slot: Slot | None = None  # where a new comment would go; None when no place is safe
     keyword: bool = True  # given as ``param_estimate=`` rather than positionally
 
 
@@ -61,9 +103,20 @@ class Site:
     register: str  # the callee as written in the module, e.g. ``BR.register``
     registered_with: str = ""  # the configured register function it resolved to
     noqa: frozenset[str] = frozenset()  # suppressed codes; ALL for a bare noqa comment
+    registry: str = ""  # the register function's absolute dotted name: which registry it fills
 
     def suppresses(self, code: str) -> bool:
         return "ALL" in self.noqa or code in self.noqa
+
+
+@dataclass(frozen=True)
+class Use:
+    """A place that reads the estimate attribute, e.g. a sort key (``s.param_estimate``)."""
+
+    path: Path
+    display: str
+    line: int
+    how: str  # "sort key", "zero test", "comparison" or "read"
 
 
 @dataclass(frozen=True)
@@ -108,29 +161,27 @@ class Measurement:
 
 
 @dataclass(frozen=True)
-class Fix:
-    applicability: Applicability
-    replacement: str  # new source of the argument value
-    comment: str | None  # a ``# formula: ...`` comment to add, if any
-    span: Span  # the source range ``replacement`` replaces
-    reason: str | None = None  # why the fix is unsafe
-
-
-@dataclass(frozen=True)
 class Finding:
     code: str
     path: str  # as the user would type it
     span: Span
     message: str
     level: Level = "error"
+    file: Path | None = None  # the real file, for the fixer (None: not about one file)
     blueprint: Blueprint | None = None
     estimate: int | None = None
     formula: str | None = None
-    fix: Fix | None = None
+    fixes: tuple[Fix, ...] = ()  # alternatives, preferred first; at most one is applied
     counts: tuple[tuple[int, int], ...] = ()
     reference_dim: int | None = None
+    reference_source: ReferenceSource | None = None
     confirmed: bool | None = None  # None: no dynamic pass ran for it
+    used_by: tuple[Use, ...] = ()
 
     @property
     def sort_key(self) -> tuple[str, Span, str]:
         return (self.path, self.span, self.code)
+
+    def fix_for(self, unsafe: bool) -> Fix | None:
+        """The alternative ``--fix`` (``--unsafe-fixes`` when ``unsafe``) prefers."""
+        return next((f for f in self.fixes if unsafe or f.applicability == "safe"), None)

@@ -1,13 +1,15 @@
-"""What every rule module uses: its context, the Rule record, and shared phrasing of numbers."""
+"""What every rule module uses: its context, findings with numbers attached, fixes, phrasing."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
-from types import ModuleType
+from dataclasses import dataclass, replace
 
+from esper_lint.catalog import Invalid, Valid
 from esper_lint.config import Config
-from esper_lint.model import Finding, Fix, Formula, Measurement, Site
+from esper_lint.model import Edit, Finding, Fix, Formula, Measurement, Site
+from esper_lint.registries import Reference, Registry
+
+__all__ = ["Context", "Invalid", "Valid"]
 
 REPRESENTATIVE_WIDTHS = (1, 16, 64, 128, 256, 512, 1024, 4096, 65536)
 UNSAFE_REASON = (
@@ -21,6 +23,7 @@ class Context:
     config: Config
     measurement: Measurement | None = None  # None: no dynamic pass for this site
     accepts_callables: bool = False  # may a fix pass a callable estimate?
+    registry: Registry | None = None  # every registration of the site's topology
 
     @property
     def measured(self) -> Measurement | None:
@@ -28,25 +31,9 @@ class Context:
         m = self.measurement
         return m if m is not None and m.failure is None and m.counts else None
 
-
-Check = Callable[[Site, Context], Iterator[Finding]]
-
-
-@dataclass(frozen=True)
-class Rule:
-    code: str
-    name: str
-    summary: str
-    doc: str
-    check: Check
-    valid: tuple[str, ...] = field(default=(), repr=False)
-    invalid: tuple[str, ...] = field(default=(), repr=False)
-
-    @classmethod
-    def from_module(cls, module: ModuleType) -> Rule:
-        return cls(code=module.CODE, name=module.NAME, summary=module.SUMMARY,
-                   doc=(module.__doc__ or "").strip(), check=module.check,
-                   valid=tuple(module.VALID), invalid=tuple(module.INVALID))
+    @property
+    def reference(self) -> Reference | None:
+        return self.registry.reference if self.registry else None
 
 
 def finding(site: Site, code: str, message: str, ctx: Context, **extra: object) -> Finding:
@@ -54,23 +41,23 @@ def finding(site: Site, code: str, message: str, ctx: Context, **extra: object) 
     span = site.estimate.span if site.estimate else site.call
     value = site.estimate.value if site.estimate else None
     m = ctx.measured
-    base = Finding(code=code, path=site.display, span=span, message=message,
+    base = Finding(code=code, path=site.display, span=span, message=message, file=site.path,
                    blueprint=site.blueprint, estimate=value, confirmed=m is not None)
     if m is not None:
-        reference = reference_width(site, ctx.config, m)
+        reference = reference_width(site, ctx, m)
         base = replace(base, counts=representative(m, reference), reference_dim=reference,
                        formula=m.formula.expr if m.formula else None)
     return replace(base, **extra)  # type: ignore[arg-type]
 
 
-def reference_width(site: Site, config: Config, m: Measurement, target: int | None = None) -> int:
-    """The configured width for the topology, else where ``target`` is exact or closest."""
-    configured = config.reference_dim(site.blueprint.topology)
-    if configured is not None and m.count_at(configured) is not None:
-        return configured
+def reference_width(site: Site, ctx: Context, m: Measurement, target: int | None = None) -> int:
+    """The topology's reference width, else where ``target`` (the estimate) is exact or closest."""
+    reference = ctx.reference
+    if reference is not None and m.count_at(reference.width) is not None:
+        return reference.width
     goal = target if target is not None else (site.estimate.value if site.estimate else None)
     if goal is None:
-        return configured or m.counts[0][0]
+        return reference.width if reference else m.counts[0][0]
     return min(m.counts, key=lambda wc: (abs(wc[1] - goal), wc[0]))[0]
 
 
@@ -120,18 +107,33 @@ def formula_env(m: Measurement, width: int) -> dict[str, int]:
     return {m.variable: width, **dict(m.params)}
 
 
-def formula_fix(site: Site, formula: Formula, ctx: Context) -> Fix | None:
-    """Replace the estimate with the verified callable; a formula comment when that is unsafe."""
+# --- fixes: each alternative is the exact edits it makes ---------------------------------------
+
+
+def callable_fix(site: Site, formula: Formula, safe: bool) -> tuple[Fix, ...]:
+    """The verified callable in place of the estimate; where that is not ``safe`` (the registry
+    may not take callables), the formula comment as the safe alternative."""
     if site.estimate is None:
-        return None
+        return ()
+    new = formula.as_lambda()
+    edit = Edit(site.estimate.span, new)
+    if safe:
+        return (Fix("safe", f"Replace the estimate with `{new}`", (edit,), new),)
+    unsafe = Fix("unsafe", f"Unsafe fix: replace the estimate with `{new}` ({UNSAFE_REASON})",
+                 (edit,), new)
+    return (unsafe, *comment_fix(site, formula, "Safe alternative: write"))
+
+
+def comment_fix(site: Site, formula: Formula, title: str = "Write") -> tuple[Fix, ...]:
+    """Document the verified formula: rewrite the ``# formula:`` comment there is, or add one."""
+    estimate = site.estimate
+    if estimate is None:
+        return ()
     comment = f"# formula: {formula.expr}"
-    if ctx.accepts_callables:
-        return Fix("safe", formula.as_lambda(), None, site.estimate.span)
-    return Fix("unsafe", formula.as_lambda(), comment, site.estimate.span, UNSAFE_REASON)
-
-
-def comment_fix(site: Site, formula: Formula) -> Fix | None:
-    """Keep the argument, replace its documented formula with the verified one."""
-    if site.estimate is None:
-        return None
-    return Fix("safe", site.estimate.source, f"# formula: {formula.expr}", site.estimate.span)
+    if estimate.formula_span is not None:
+        edit = Edit(estimate.formula_span, formula.expr)
+    elif estimate.slot is not None:
+        edit = estimate.slot.edit(comment)
+    else:
+        return ()  # the lines end inside a string or a backslash continuation
+    return (Fix("safe", f"{title} `{comment}`", (edit,), estimate.source, formula.expr),)

@@ -7,7 +7,7 @@ parallel processes when there are many of them.
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,13 +15,19 @@ from typing import TYPE_CHECKING
 
 from esper_lint.config import Config
 from esper_lint.discover import SourceFile, diagnostic
-from esper_lint.model import Finding, Site, Span
-from esper_lint.source import SourceError, decode, read_bytes
+from esper_lint.model import Finding, Site, Span, Use
+from esper_lint.source import Source, SourceError, decode, read_bytes
 
 if TYPE_CHECKING:
     from esper_lint.sites import FileFacts
 
 PARALLEL_FROM = 48  # below this many files to parse, process start-up costs more than it saves
+
+
+@dataclass(frozen=True)
+class Parsed:
+    facts: FileFacts
+    source: Source | None  # kept for the fixer when the file has registrations
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,8 @@ class ScanResult:
     diagnostics: tuple[Finding, ...]
     files: int  # files looked at
     parsed: int  # files parsed with LibCST
+    sources: Mapping[Path, Source]  # what was read of each file with registrations
+    uses: tuple[Use, ...] = ()  # reads of the estimate attribute
 
 
 def needles(config: Config) -> tuple[bytes, ...]:
@@ -53,8 +61,9 @@ def scan(files: Sequence[SourceFile], config: Config, jobs: int | None = None) -
         if any(needle in data for needle in wanted):
             candidates.append((file, data))
     results = _parse_all(candidates, config, jobs)
-    facts = [r for r in results if not isinstance(r, Finding)]
+    parsed = [r for r in results if isinstance(r, Parsed)]
     problems.extend(r for r in results if isinstance(r, Finding))
+    facts = [p.facts for p in parsed]
     return ScanResult(
         sites=tuple(site for f in facts for site in f.sites),
         callable_registers=frozenset(n for f in facts for n in f.callable_registers),
@@ -62,11 +71,13 @@ def scan(files: Sequence[SourceFile], config: Config, jobs: int | None = None) -
         diagnostics=tuple(problems),
         files=len(files),
         parsed=len(candidates),
+        sources={p.facts.sites[0].path: p.source for p in parsed if p.source is not None},
+        uses=tuple(use for f in facts for use in f.uses),
     )
 
 
 def _parse_all(candidates: list[tuple[SourceFile, bytes]], config: Config,
-               jobs: int | None) -> list[FileFacts | Finding]:
+               jobs: int | None) -> list[Parsed | Finding]:
     jobs = jobs or os.cpu_count() or 1
     if len(candidates) < PARALLEL_FROM or jobs < 2:
         return [parse_file(file.path, file.display, data, config) for file, data in candidates]
@@ -75,12 +86,12 @@ def _parse_all(candidates: list[tuple[SourceFile, bytes]], config: Config,
         return list(pool.map(_parse_one, ((f, d, config) for f, d in candidates), chunksize=chunk))
 
 
-def _parse_one(job: tuple[SourceFile, bytes, Config]) -> FileFacts | Finding:
+def _parse_one(job: tuple[SourceFile, bytes, Config]) -> Parsed | Finding:
     file, data, config = job
     return parse_file(file.path, file.display, data, config)
 
 
-def parse_file(path: Path, display: str, data: bytes, config: Config) -> FileFacts | Finding:
+def parse_file(path: Path, display: str, data: bytes, config: Config) -> Parsed | Finding:
     """One file's sites, or the one diagnostic that says why it could not be checked."""
     import libcst
 
@@ -88,7 +99,8 @@ def parse_file(path: Path, display: str, data: bytes, config: Config) -> FileFac
 
     try:
         source = decode(data)
-        return find_sites(path, display, source.text, config)
+        facts = find_sites(path, display, source.text, config)
+        return Parsed(facts, source if facts.sites else None)
     except SourceError as error:
         return diagnostic(error.code, display, error.message)
     except libcst.ParserSyntaxError as error:

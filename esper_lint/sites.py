@@ -1,32 +1,38 @@
-"""Stage 2: one LibCST parse of a file → its registration :class:`Site`s.
+"""Stage 2: one LibCST parse of a file → its registration :class:`Site`s and estimate reads.
 
-Names are resolved through a small alias table built from the module's imports
-and top-level assignments (``from .registry import BlueprintRegistry as BR``,
-``register = BR.register``).  That is what LibCST's QualifiedNameProvider would
-tell us here, at a tenth of its cost.
+One walk over the tree (:mod:`esper_lint.codewalk`) collects the register calls and their
+offsets, the real comments (never text inside a string), the line ends, the factories and
+the places that read the estimate attribute.  Each ``# formula:`` comment then belongs to
+exactly one registration (:class:`_Owners`), and every constant is evaluated by the formula
+language (:mod:`esper_lint.expression`) with its limits.
+
+Names are resolved through a small alias table built from the module's imports and
+top-level assignments (``from .registry import BlueprintRegistry as BR``,
+``register = BR.register``): what LibCST's QualifiedNameProvider would tell us here, at a
+tenth of its cost.
 """
 
 from __future__ import annotations
 
-import operator
 import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import libcst as cst
-from libcst._nodes.internal import CodegenState  # see _Scanner: positions at a third of the cost
 
+from esper_lint.codewalk import walk
 from esper_lint.config import Config
+from esper_lint.expression import FormulaError, evaluate
 from esper_lint.lines import Lines
-from esper_lint.model import Blueprint, Estimate, EstimateKind, Site, Span
+from esper_lint.model import Blueprint, Estimate, EstimateKind, Site, Slot, Span, Use
+from esper_lint.modules import module_of, qualified
 
 FORMULA_COMMENT = re.compile(r"#\s*[Ff]ormula:\s*(?P<expr>[^#]*?)\s*(?=#|$)")
 NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
-_OPERATORS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv,
-              "%": operator.mod, "**": operator.pow}
-_CONST_OPS = {cst.Add: "+", cst.Subtract: "-", cst.Multiply: "*", cst.FloorDivide: "//",
-              cst.Power: "**", cst.Modulo: "%"}
+# mypy and pyright honour these only as the first comment on the line, so a formula goes after them
+STAYS_FIRST = re.compile(r"#\s*(?:type|pyright)\s*:")
+_CONSTANT_NODES = (cst.Integer, cst.UnaryOperation, cst.BinaryOperation, cst.Name, cst.Call)
 
 
 @dataclass(frozen=True)
@@ -34,6 +40,7 @@ class FileFacts:
     """What the static pass learned from one file."""
 
     sites: tuple[Site, ...]
+    uses: tuple[Use, ...] = ()  # reads of the estimate attribute
     # register functions defined here whose estimate parameter is annotated as callable
     callable_registers: tuple[str, ...] = ()
     plain_registers: tuple[str, ...] = ()
@@ -44,11 +51,12 @@ class _Module:
     """Top-level names: aliases for imports and attributes, constants, functions."""
 
     aliases: dict[str, str] = field(default_factory=dict)
-    constants: dict[str, cst.BaseExpression] = field(default_factory=dict)
+    constants: dict[str, int] = field(default_factory=dict)
     functions: set[str] = field(default_factory=set)
     rebound: set[str] = field(default_factory=set)
 
-    def resolve(self, node: cst.BaseExpression) -> str | None:
+    def resolve(self, node: cst.BaseExpression) -> tuple[str, bool] | None:
+        """The dotted name ``node`` stands for, and whether an import or alias led there."""
         dotted = _dotted(node)
         if dotted is None:
             return None
@@ -58,19 +66,24 @@ class _Module:
             seen.add(head)
             dotted = self.aliases[head] + ("." + rest if rest else "")
             head, _, rest = dotted.partition(".")
-        return dotted
+        return dotted, bool(seen)
 
 
 def find_sites(path: Path, display: str, text: str, config: Config) -> FileFacts:
     """Parse ``text`` once and return its registration sites (raises ParserSyntaxError)."""
     tree = cst.parse_module(text)
     module = _scan_module(tree)
-    scanner = _Scanner(tree, module, config)
-    tree._codegen(scanner)
+    collector = _Collector(module, config)
+    walk(tree, collector, text)
     where = Lines(text)
-    lines = [line.rstrip("\r\n") for line in where.lines]
-    sites = tuple(_site(path, display, found, module, lines, where) for found in scanner.found())
-    return FileFacts(sites=sites, **_register_defs(tree, config))
+    found = collector.found()
+    owners = _Owners(collector, found, where, text)
+    name = module_of(path) if found else ""
+    sites = tuple(_site(path, display, index, f, module, owners, where, name)
+                  for index, f in enumerate(found))
+    uses = tuple(Use(path, display, where.position(offset)[0], how)
+                 for offset, how in sorted(collector.reads) if how != "write")
+    return FileFacts(sites=sites, uses=uses, **_register_defs(tree, config))
 
 
 # --- module scan ----------------------------------------------------------------------------
@@ -129,10 +142,11 @@ def _scan_small(small: cst.BaseSmallStatement, module: _Module) -> None:
 def _bind(name: str, value: cst.BaseExpression, module: _Module) -> None:
     if name in module.constants or name in module.aliases:
         module.rebound.add(name)
-    if constant_value(value, {}) is not None:
-        module.constants[name] = value
-    elif _dotted(value) is not None:
-        module.aliases[name] = module.resolve(value) or ""
+    constant = constant_value(value, {})
+    if constant is not None:
+        module.constants[name] = constant
+    elif (resolved := module.resolve(value)) is not None:
+        module.aliases[name] = resolved[0]
 
 
 def _dotted(node: cst.CSTNode | None) -> str | None:
@@ -144,32 +158,21 @@ def _dotted(node: cst.CSTNode | None) -> str | None:
     return None
 
 
-def constant_value(node: cst.BaseExpression, constants: dict[str, cst.BaseExpression]) -> int | None:
-    """The integer a literal arithmetic expression (or a name bound to one) evaluates to."""
-    if isinstance(node, cst.Integer):
-        return int(node.value.replace("_", ""), 0)
-    if isinstance(node, cst.Name) and node.value in constants:
-        return constant_value(constants[node.value], {})
-    if isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Minus | cst.Plus):
-        inner = constant_value(node.expression, constants)
-        return None if inner is None else (-inner if isinstance(node.operator, cst.Minus) else inner)
-    if isinstance(node, cst.BinaryOperation) and type(node.operator) in _CONST_OPS:
-        left = constant_value(node.left, constants)
-        right = constant_value(node.right, constants)
-        if left is None or right is None:
-            return None
-        return _apply(_CONST_OPS[type(node.operator)], left, right)
-    return None
-
-
-def _apply(op: str, left: int, right: int) -> int | None:
-    if (op in ("//", "%") and right == 0) or (op == "**" and not 0 <= right <= 64):
+def constant_value(node: cst.BaseExpression, constants: dict[str, int]) -> int | None:
+    """The integer ``node`` evaluates to in the formula language, with ``constants`` bound."""
+    if not isinstance(node, _CONSTANT_NODES):
         return None
-    result: int = _OPERATORS[op](left, right)
-    return result
+    try:  # parentheses, so an expression broken over lines inside the call still parses
+        return evaluate(f"({_code(node)}\n)", constants)
+    except FormulaError:
+        return None
 
 
-# --- finding register calls -----------------------------------------------------------------
+def _code(node: cst.CSTNode) -> str:
+    return cst.Module([]).code_for_node(node)
+
+
+# --- one walk over the tree -----------------------------------------------------------------
 
 
 @dataclass(frozen=True)
@@ -180,50 +183,59 @@ class _Found:
     estimate_range: tuple[int, int] | None
     factory: str | None
     registered_with: str
+    registry: tuple[str, bool]  # the callee's dotted name, and whether it came through an import
 
 
-class _Scanner(CodegenState):
-    """Finds register calls and their offsets in one code-generation pass over the tree.
+class _Collector:
+    """What one walk over the tree finds: register calls, comments, line ends, estimate reads."""
 
-    LibCST's PositionProvider records a range for every node and a plain CSTVisitor walk
-    costs as much as the parse; generating the code once while counting characters, and
-    keeping offsets only for the calls we want, costs a third of either.
-    """
-
-    def __init__(self, tree: cst.Module, module: _Module, config: Config) -> None:
-        super().__init__(default_indent=tree.default_indent, default_newline=tree.default_newline)
+    def __init__(self, module: _Module, config: Config) -> None:
         self.module = module
         self.config = config
-        self.offset = 0
         self.scope: list[str] = []
-        self.factories: dict[int, str | None] = {}  # id(call) -> factory it registers
+        self.factories: dict[int, str | None] = {}  # id(call) -> the factory it registers
+        self.wanted: set[int] = set()  # ids of nodes whose offsets we keep
         self.starts: dict[int, int] = {}
         self.ranges: dict[int, tuple[int, int]] = {}
-        self.calls: list[tuple[cst.Call, str]] = []
+        self.calls: list[tuple[cst.Call, str, tuple[str, bool]]] = []
+        self.comments: list[tuple[int, str]] = []  # (offset, text) of every real comment
+        self.newlines: list[int] = []  # offsets of real line ends (not inside strings)
+        self.opens: dict[int, str] = {}  # id(node) -> how the estimate is used inside it
+        self.contexts: list[str] = []
+        self.reads: list[tuple[int, str]] = []  # (offset, how) of ``<x>.param_estimate``
 
-    def add_token(self, value: str) -> None:
-        self.offset += len(value)
+    def enter(self, node: cst.CSTNode, offset: int) -> None:
+        kind = type(node)
+        if kind is cst.Comment:
+            self.comments.append((offset, node.value))  # type: ignore[attr-defined]
+            return
+        if kind is cst.Newline:
+            self.newlines.append(offset)
+            return
+        if kind is cst.FunctionDef or kind is cst.ClassDef:
+            self._scope(node)  # type: ignore[arg-type]
+        elif kind is cst.Call:
+            self._call(node)  # type: ignore[arg-type]
+        elif kind is cst.Attribute and node.attr.value == self.config.estimate_keyword:  # type: ignore[attr-defined]
+            self.reads.append((offset, self.contexts[-1] if self.contexts else "read"))
+        else:
+            self._usage(node)
+        if id(node) in self.opens:
+            self.contexts.append(self.opens[id(node)])
+        if id(node) in self.wanted:
+            self.starts[id(node)] = offset
 
-    def add_indent_tokens(self) -> None:
-        self.offset += sum(len(token) for token in self.indent_tokens)
-
-    def before_codegen(self, node: cst.CSTNode) -> None:
-        if isinstance(node, cst.FunctionDef | cst.ClassDef):
-            self._enter(node)
-        elif isinstance(node, cst.Call):
-            self._call(node)
-        if id(node) in self.factories or id(node) in self.starts:
-            self.starts[id(node)] = self.offset
-
-    def after_codegen(self, node: cst.CSTNode) -> None:
+    def leave(self, node: cst.CSTNode, offset: int) -> None:
         if id(node) in self.starts:
-            self.ranges[id(node)] = (self.starts[id(node)], self.offset)
-        if isinstance(node, cst.FunctionDef):
+            self.ranges[id(node)] = (self.starts[id(node)], offset)
+        if id(node) in self.opens:
+            self.contexts.pop()
+        if type(node) is cst.FunctionDef:
             del self.scope[-2:]
-        elif isinstance(node, cst.ClassDef):
+        elif type(node) is cst.ClassDef:
             self.scope.pop()
 
-    def _enter(self, node: cst.FunctionDef | cst.ClassDef) -> None:
+    def _scope(self, node: cst.FunctionDef | cst.ClassDef) -> None:
         qualname = ".".join([*self.scope, node.name.value])
         for decorator in node.decorators:
             if isinstance(decorator.decorator, cst.Call):
@@ -232,33 +244,53 @@ class _Scanner(CodegenState):
                           else [node.name.value])
 
     def _call(self, node: cst.Call) -> None:
+        for arg in node.args:
+            if arg.keyword is not None and arg.keyword.value == "key":
+                self.opens[id(arg.value)] = "sort key"
         if isinstance(node.func, cst.Call) and len(node.args) == 1:  # register(...)(factory)
             self.factories.setdefault(id(node.func), _dotted(node.args[0].value))
-        registered_with = self._register_function(node.func)
-        if registered_with is None:
+        resolved = self.module.resolve(node.func)
+        registered_with = resolved and next(
+            (w for w in self.config.register_functions if _names_match(resolved[0], w)), None)
+        if resolved is None or registered_with is None:
             return
         self.factories.setdefault(id(node), None)
-        self.calls.append((node, registered_with))
+        self.calls.append((node, registered_with, resolved))
+        self.wanted.add(id(node))
         estimate = _estimate_arg(node, self.config)
         if estimate is not None:
-            self.starts[id(estimate.value)] = -1  # ask for its range too
+            self.wanted.add(id(estimate.value))
 
-    def _register_function(self, func: cst.BaseExpression) -> str | None:
-        resolved = self.module.resolve(func)
-        if resolved is None:
-            return None
-        return next((w for w in self.config.register_functions if _names_match(resolved, w)), None)
+    def _usage(self, node: cst.CSTNode) -> None:
+        """Mark nodes inside which a read of the estimate is a comparison, or a write."""
+        if isinstance(node, cst.Comparison):
+            self.opens[id(node)] = "zero test" if _tests_zero(node) else "comparison"
+        elif isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
+            self.opens[id(node)] = "zero test"
+        elif isinstance(node, cst.AssignTarget):
+            self.opens[id(node)] = "write"
+        elif isinstance(node, cst.AnnAssign | cst.AugAssign):
+            self.opens[id(node.target)] = "write"
 
     def found(self) -> list[_Found]:
+        """The register calls in the order they appear in the file."""
         results = []
-        for call, registered_with in self.calls:
+        for call, registered_with, resolved in sorted(self.calls, key=lambda c: self.ranges[id(c[0])]):
             estimate = _estimate_arg(call, self.config)
             results.append(_Found(
                 call=call, call_range=self.ranges[id(call)], estimate=estimate,
                 estimate_range=self.ranges[id(estimate.value)] if estimate else None,
                 factory=self.factories.get(id(call)), registered_with=registered_with,
+                registry=resolved,
             ))
         return results
+
+
+def _tests_zero(node: cst.Comparison) -> bool:
+    equality = (cst.Equal, cst.NotEqual, cst.Is, cst.IsNot)
+    operands = [node.left, *(target.comparator for target in node.comparisons)]
+    zero = any(isinstance(o, cst.Integer) and o.evaluated_value == 0 for o in operands)
+    return zero and any(isinstance(t.operator, equality) for t in node.comparisons)
 
 
 def _names_match(resolved: str, wanted: str) -> bool:
@@ -278,28 +310,116 @@ def _estimate_arg(call: cst.Call, config: Config) -> cst.Arg | None:
     return None
 
 
+# --- which registration a comment belongs to ------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Comment:
+    offset: int
+    text: str
+    line: int
+    own_line: bool  # nothing but whitespace before it on its line
+
+
+class _Owners:
+    """Comments and the one registration each belongs to: the call it is inside, the call its
+    line ends (a trailing comment), or the call starting on the next line (a comment line)."""
+
+    def __init__(self, collector: _Collector, found: Sequence[_Found], where: Lines, text: str) -> None:
+        self.where = where
+        self.text = text
+        self.calls = [(f.call_range, where.position(f.call_range[0])[0],
+                       where.position(f.call_range[1])[0]) for f in found]
+        self.comments = [self._comment(offset, value) for offset, value in collector.comments]
+        self.closed = {where.position(offset)[0] for offset in collector.newlines}
+
+    def _comment(self, offset: int, value: str) -> _Comment:
+        line = self.where.position(offset)[0]
+        before = self.text[self.where.starts[line - 1]:offset]
+        return _Comment(offset, value, line, not before.strip())
+
+    def owner(self, offset: int, line: int, own_line: bool) -> int | None:
+        inside = [i for i, ((start, end), _, _) in enumerate(self.calls) if start <= offset < end]
+        if inside:
+            return max(inside, key=lambda i: self.calls[i][0][0])
+        if own_line:
+            return next((i for i, (_, first, _) in enumerate(self.calls) if first == line + 1), None)
+        ending = [i for i, ((_, end), _, last) in enumerate(self.calls) if last == line and end <= offset]
+        return max(ending, key=lambda i: self.calls[i][0][1]) if ending else None
+
+    def on_line(self, line: int) -> list[_Comment]:
+        return [c for c in self.comments if c.line == line]
+
+    def formula(self, index: int, estimate: Span) -> tuple[str, Span] | None:
+        """The ``# formula:`` comment of registration ``index``: nearest the estimate first."""
+        preferred = [estimate.end_line, estimate.line, estimate.line - 1]
+        found = []
+        for comment in self.comments:
+            match = FORMULA_COMMENT.search(comment.text)
+            if match and match.group("expr") and self.owner(comment.offset, comment.line,
+                                                            comment.own_line) == index:
+                rank = preferred.index(comment.line) if comment.line in preferred else len(preferred)
+                expr = match.group("expr")
+                start = comment.offset + match.start("expr")
+                found.append((rank, comment.offset, (expr, self.where.span(start, start + len(expr)))))
+        return min(found)[2] if found else None
+
+    def noqa(self, lines: set[int]) -> frozenset[str]:
+        codes: set[str] = set()
+        for comment in self.comments:
+            if comment.line in lines:
+                for match in NOQA.finditer(comment.text):
+                    listed = match.group("codes")
+                    codes |= set(re.split(r"[,\s]+", listed.upper())) if listed else {"ALL"}
+        return frozenset(codes)
+
+    def slot(self, index: int, estimate: Span) -> Slot | None:
+        """Where a new ``# formula:`` comment reads as registration ``index``'s, or None."""
+        last = estimate.end_line
+        if last in self.closed:
+            comments = self.on_line(last)
+            if comments and not STAYS_FIRST.match(comments[0].text):
+                at, before, after = comments[0].offset, "", "  "
+            else:
+                content = self.where.content(last)
+                at, before, after = self.where.offset(last, len(content.rstrip())), "  ", ""
+            if self.owner(at, last, own_line=False) == index:
+                return Slot(self.where.span(at, at), before, after)
+        first = estimate.line
+        if first == 1 or first - 1 in self.closed:
+            at = self.where.offset(first, 0)
+            inside = self.owner(at, first, own_line=True) == index
+            if inside or self.calls[index][1] == first:
+                line = self.where.content(first)
+                newline = self.where.ending(first) or ("\r\n" if "\r\n" in self.text else "\n")
+                return Slot(self.where.span(at, at), line[:len(line) - len(line.lstrip())], newline)
+        return None  # the lines end inside a string or a backslash continuation
+
+
 # --- building sites -------------------------------------------------------------------------
 
 
-def _site(path: Path, display: str, found: _Found, module: _Module, lines: list[str],
-          where: Lines) -> Site:
+def _site(path: Path, display: str, index: int, found: _Found, module: _Module, owners: _Owners,
+          where: Lines, module_name: str) -> Site:
     name, topology = _strings(found.call, ("name", "topology"))
     call = where.span(*found.call_range)
     estimate = None
     if found.estimate is not None and found.estimate_range is not None:
-        estimate = _estimate(found.estimate, where.span(*found.estimate_range), module, lines)
+        estimate = _estimate(found.estimate, where.span(*found.estimate_range), module, owners, index)
     noqa_lines = {call.line}
     if estimate is not None:
         noqa_lines |= {estimate.span.line, estimate.span.end_line}
+    dotted, imported = found.registry
     return Site(
         path=path,
         display=display,
         call=call,
         blueprint=Blueprint(name=name, topology=topology, factory=found.factory),
         estimate=estimate,
-        register=cst.Module([]).code_for_node(found.call.func),
+        register=_code(found.call.func),
         registered_with=found.registered_with,
-        noqa=_noqa(lines, noqa_lines),
+        noqa=owners.noqa(noqa_lines),
+        registry=qualified(dotted, path, module_name, imported=imported),
     )
 
 
@@ -314,36 +434,18 @@ def _strings(call: cst.Call, keywords: tuple[str, ...]) -> tuple[str | None, ...
     return tuple(values)
 
 
-def _estimate(arg: cst.Arg, span: Span, module: _Module, lines: list[str]) -> Estimate:
-    source = cst.Module([]).code_for_node(arg.value)
+def _estimate(arg: cst.Arg, span: Span, module: _Module, owners: _Owners, index: int) -> Estimate:
     value = constant_value(arg.value, module.constants)
     kind: EstimateKind = "other"
     if value is not None:
         kind = "constant"
     elif isinstance(arg.value, cst.Lambda) or _dotted(arg.value) in module.functions:
         kind = "callable"
-    return Estimate(kind=kind, source=source, span=span, value=value,
-                    formula=documented_formula(lines, span.line, span.end_line),
-                    keyword=arg.keyword is not None)
-
-
-def documented_formula(lines: Sequence[str], first: int, last: int) -> str | None:
-    """The ``# formula:`` comment on the argument's lines or the line directly above."""
-    for number in (last, first, first - 1):
-        if 1 <= number <= len(lines):
-            match = FORMULA_COMMENT.search(lines[number - 1])
-            if match and match.group("expr"):
-                return match.group("expr")
-    return None
-
-
-def _noqa(lines: Sequence[str], numbers: set[int]) -> frozenset[str]:
-    codes: set[str] = set()
-    for number in numbers:
-        for match in NOQA.finditer(lines[number - 1] if number <= len(lines) else ""):
-            listed = match.group("codes")
-            codes |= set(re.split(r"[,\s]+", listed.upper())) if listed else {"ALL"}
-    return frozenset(codes)
+    documented = owners.formula(index, span)
+    return Estimate(kind=kind, source=_code(arg.value), span=span, value=value,
+                    formula=documented[0] if documented else None,
+                    formula_span=documented[1] if documented else None,
+                    slot=owners.slot(index, span), keyword=arg.keyword is not None)
 
 
 # --- register definitions (for fix safety) --------------------------------------------------
@@ -383,4 +485,4 @@ def _estimate_annotation(function: cst.FunctionDef, config: Config) -> str | Non
         candidates = [params[config.estimate_position]]
     if not candidates or candidates[0].annotation is None:
         return None
-    return cst.Module([]).code_for_node(candidates[0].annotation.annotation)
+    return _code(candidates[0].annotation.annotation)

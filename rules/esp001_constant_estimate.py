@@ -48,10 +48,12 @@ from collections.abc import Iterator
 from esper_lint.model import Finding, Site
 from esper_lint.rulekit import (
     Context,
+    Invalid,
+    Valid,
     actual_phrase,
+    callable_fix,
     error_phrase,
     finding,
-    formula_fix,
     reference_width,
 )
 
@@ -60,52 +62,67 @@ NAME = "constant-param-estimate"
 SUMMARY = "`param_estimate` is a constant without a documented formula"
 
 VALID = [
-    '''
+    Valid('''
 from torch import nn
-from registry import BlueprintRegistry
+from registry import callable_registry
+BlueprintRegistry = callable_registry()
 
 @BlueprintRegistry.register("norm", "cnn", param_estimate=lambda dim: 2*dim)
 def create_norm_seed(dim: int) -> nn.Module:
     return nn.GroupNorm(1, dim)
-''',
-    '''
+'''),
+    Valid('''
 from torch import nn
-from registry import BlueprintRegistry
+from registry import int_registry
+BlueprintRegistry = int_registry()
 
 @BlueprintRegistry.register("norm", "cnn", param_estimate=128)  # formula: 2*dim
 def create_norm_seed(dim: int) -> nn.Module:
     return nn.GroupNorm(1, dim)
-''',
-    '''
+'''),
+    Valid('''
 from torch import nn
-from registry import BlueprintRegistry
+from registry import int_registry
+BlueprintRegistry = int_registry()
 
 @BlueprintRegistry.register("identity", "cnn", param_estimate=0)
 def create_identity_seed(dim: int) -> nn.Module:
     return nn.Identity()
-''',
-    '''
+'''),
+    Valid('''
 from torch import nn
-from registry import BlueprintRegistry
+from registry import int_registry
+BlueprintRegistry = int_registry()
 
 @BlueprintRegistry.register("norm", "cnn", param_estimate=100)  # noqa: ESP001
 def create_norm_seed(dim: int) -> nn.Module:
     return nn.GroupNorm(1, dim)
-''',
+'''),
 ]
 
 INVALID = [
-    '''
+    Invalid('''
 from torch import nn
-from registry import BlueprintRegistry
+from registry import int_registry
+BlueprintRegistry = int_registry()
 
 @BlueprintRegistry.register("norm", "cnn", param_estimate=100)
 def create_norm_seed(dim: int) -> nn.Module:
     return nn.GroupNorm(1, dim)
-''',
-    '''
+''', message="param_estimate=100 for cnn:norm is 22% low at dim=64 (actual 128)", fixed='''
 from torch import nn
-from registry import BlueprintRegistry as BR
+from registry import int_registry
+BlueprintRegistry = int_registry()
+
+@BlueprintRegistry.register("norm", "cnn", param_estimate=100)  # formula: 2*dim
+def create_norm_seed(dim: int) -> nn.Module:
+    return nn.GroupNorm(1, dim)
+'''),
+    Invalid('''
+from torch import nn
+from registry import callable_registry
+BlueprintRegistry = callable_registry()
+BR = BlueprintRegistry
 
 DEPTHWISE_ESTIMATE = 64 * 64 + 11 * 64
 
@@ -113,7 +130,19 @@ def create_depthwise_seed(dim: int) -> nn.Module:
     return nn.Sequential(nn.Conv2d(dim, dim, 3, groups=dim), nn.Conv2d(dim, dim, 1))
 
 BR.register("depthwise", "cnn", DEPTHWISE_ESTIMATE)(create_depthwise_seed)
-''',
+''', message="is exact only at dim=64; actual = dim**2 + 11*dim", fixed='''
+from torch import nn
+from registry import callable_registry
+BlueprintRegistry = callable_registry()
+BR = BlueprintRegistry
+
+DEPTHWISE_ESTIMATE = 64 * 64 + 11 * 64
+
+def create_depthwise_seed(dim: int) -> nn.Module:
+    return nn.Sequential(nn.Conv2d(dim, dim, 3, groups=dim), nn.Conv2d(dim, dim, 1))
+
+BR.register("depthwise", "cnn", lambda dim: dim**2 + 11*dim)(create_depthwise_seed)
+'''),
 ]
 
 
@@ -129,11 +158,11 @@ def check(site: Site, ctx: Context) -> Iterator[Finding]:
         return
     if all(count == estimate.value for _, count in m.counts):
         return
-    ref = reference_width(site, ctx.config, m)
+    ref = reference_width(site, ctx, m)
     actual = m.count_at(ref) or 0
     error = error_phrase(estimate.value, actual)
     where = f"exact only at {m.variable}={ref}" if error == "exact" else \
         f"{error} at {m.variable}={ref} (actual {actual:,})"
     message = f"{label} is {where}; {actual_phrase(m, estimate.value, ref)}"
     yield finding(site, CODE, message, ctx,
-                  fix=formula_fix(site, m.formula, ctx) if m.formula else None)
+                  fixes=callable_fix(site, m.formula, ctx.accepts_callables) if m.formula else ())

@@ -34,41 +34,61 @@ from collections.abc import Iterator
 
 from esper_lint.expression import FormulaError, evaluate, free_names
 from esper_lint.model import Finding, Site
-from esper_lint.rulekit import Context, comment_fix, error_phrase, finding, formula_env
+from esper_lint.rulekit import Context, Invalid, Valid, comment_fix, error_phrase, finding, formula_env
 
 CODE = "ESP002"
 NAME = "wrong-formula-comment"
 SUMMARY = "a documented `# formula:` disagrees with the real parameter count"
 
 VALID = [
-    '''
+    Valid('''
 from torch import nn
-from registry import BlueprintRegistry
+from registry import int_registry
+BlueprintRegistry = int_registry()
 
 @BlueprintRegistry.register("norm", "cnn", param_estimate=128)  # formula: 2*dim
 def create_norm_seed(dim: int) -> nn.Module:
     return nn.GroupNorm(1, dim)
-''',
+'''),
 ]
 
 INVALID = [
-    '''
+    Invalid('''
 from torch import nn
-from registry import BlueprintRegistry
+from registry import int_registry
+BlueprintRegistry = int_registry()
 
 @BlueprintRegistry.register("norm", "cnn", param_estimate=129)  # formula: 2*dim + 1
 def create_norm_seed(dim: int) -> nn.Module:
     return nn.GroupNorm(1, dim)
-''',
-    '''
+''', message="documented formula `2*dim + 1` for cnn:norm is wrong", fixed='''
 from torch import nn
-from registry import BlueprintRegistry
+from registry import int_registry
+BlueprintRegistry = int_registry()
+
+@BlueprintRegistry.register("norm", "cnn", param_estimate=129)  # formula: 2*dim
+def create_norm_seed(dim: int) -> nn.Module:
+    return nn.GroupNorm(1, dim)
+'''),
+    Invalid('''
+from torch import nn
+from registry import int_registry
+BlueprintRegistry = int_registry()
 
 # formula: 2*dim plus some
 @BlueprintRegistry.register("norm", "cnn", param_estimate=128)
 def create_norm_seed(dim: int) -> nn.Module:
     return nn.GroupNorm(1, dim)
-''',
+''', message="cannot be evaluated: not a Python expression", fixed='''
+from torch import nn
+from registry import int_registry
+BlueprintRegistry = int_registry()
+
+# formula: 2*dim
+@BlueprintRegistry.register("norm", "cnn", param_estimate=128)
+def create_norm_seed(dim: int) -> nn.Module:
+    return nn.GroupNorm(1, dim)
+'''),
 ]
 
 
@@ -78,13 +98,13 @@ def check(site: Site, ctx: Context) -> Iterator[Finding]:
         return
     m = ctx.measured
     label = f"documented formula `{documented}` for {site.blueprint.label}"
+    fixes = comment_fix(site, m.formula) if m and m.formula else ()
     try:
         free_names(documented)  # statically, only the form: the width may be `channels`, not `dim`
         if m is not None:
             evaluate(documented, formula_env(m, m.counts[0][0]))
     except FormulaError as error:
-        yield finding(site, CODE, f"{label} cannot be evaluated: {error}", ctx,
-                      fix=comment_fix(site, m.formula) if m and m.formula else None)
+        yield finding(site, CODE, f"{label} cannot be evaluated: {error}", ctx, fixes=fixes)
         return
     if m is None:
         return
@@ -94,6 +114,5 @@ def check(site: Site, ctx: Context) -> Iterator[Finding]:
             verified = f"; actual = {m.formula.expr}" if m.formula else ""
             yield finding(site, CODE, f"{label} is wrong at {m.variable}={width}: gives "
                           f"{claimed:,}, actual {actual:,} ({error_phrase(claimed, actual)})"
-                          f"{verified}", ctx,
-                          fix=comment_fix(site, m.formula) if m.formula else None)
+                          f"{verified}", ctx, fixes=fixes)
             return

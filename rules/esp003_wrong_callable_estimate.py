@@ -31,28 +31,30 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from esper_lint.model import Finding, Fix, Site
-from esper_lint.rulekit import Context, error_phrase, finding
+from esper_lint.model import Finding, Site
+from esper_lint.rulekit import Context, Invalid, Valid, callable_fix, error_phrase, finding
 
 CODE = "ESP003"
 NAME = "wrong-callable-estimate"
 SUMMARY = "a callable `param_estimate` disagrees with the real parameter count"
 
 VALID = [
-    '''
+    Valid('''
 from torch import nn
-from registry import BlueprintRegistry
+from registry import callable_registry
+BlueprintRegistry = callable_registry()
 
 @BlueprintRegistry.register("norm", "cnn", param_estimate=lambda dim: 2*dim)
 def create_norm_seed(dim: int) -> nn.Module:
     return nn.GroupNorm(1, dim)
-''',
+'''),
 ]
 
 INVALID = [
-    '''
+    Invalid('''
 from torch import nn
-from registry import BlueprintRegistry
+from registry import callable_registry
+BlueprintRegistry = callable_registry()
 
 def norm_estimate(dim: int) -> int:
     return dim * 2 + 1
@@ -60,7 +62,35 @@ def norm_estimate(dim: int) -> int:
 @BlueprintRegistry.register("norm", "cnn", param_estimate=norm_estimate)
 def create_norm_seed(dim: int) -> nn.Module:
     return nn.GroupNorm(1, dim)
-''',
+''', message="param_estimate callable `norm_estimate` for cnn:norm is wrong", fixed='''
+from torch import nn
+from registry import callable_registry
+BlueprintRegistry = callable_registry()
+
+def norm_estimate(dim: int) -> int:
+    return dim * 2 + 1
+
+@BlueprintRegistry.register("norm", "cnn", param_estimate=lambda dim: 2*dim)
+def create_norm_seed(dim: int) -> nn.Module:
+    return nn.GroupNorm(1, dim)
+'''),
+    Invalid('''
+from torch import nn
+from registry import callable_registry
+BlueprintRegistry = callable_registry()
+
+@BlueprintRegistry.register("norm", "cnn", param_estimate=lambda dim: 2*dim + 10)
+def create_norm_seed(dim: int) -> nn.Module:
+    return nn.GroupNorm(1, dim)
+''', message="returns 12, actual 2", fixed='''
+from torch import nn
+from registry import callable_registry
+BlueprintRegistry = callable_registry()
+
+@BlueprintRegistry.register("norm", "cnn", param_estimate=lambda dim: 2*dim)
+def create_norm_seed(dim: int) -> nn.Module:
+    return nn.GroupNorm(1, dim)
+'''),
 ]
 
 
@@ -72,10 +102,9 @@ def check(site: Site, ctx: Context) -> Iterator[Finding]:
     for width, claimed in m.estimate_values:
         if width in actual and claimed != actual[width]:
             verified = f"; actual = {m.formula.expr}" if m.formula else ""
-            fix = (Fix("safe", m.formula.as_lambda(), None, site.estimate.span)
-                   if m.formula else None)
+            fixes = callable_fix(site, m.formula, safe=True) if m.formula else ()  # callable already
             yield finding(site, CODE, f"param_estimate callable `{site.estimate.source}` for "
                           f"{site.blueprint.label} is wrong at {m.variable}={width}: returns "
                           f"{claimed:,}, actual {actual[width]:,} "
-                          f"({error_phrase(claimed, actual[width])}){verified}", ctx, fix=fix)
+                          f"({error_phrase(claimed, actual[width])}){verified}", ctx, fixes=fixes)
             return

@@ -16,7 +16,8 @@ import shutil
 import stat
 import subprocess
 import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +26,14 @@ import pytest
 from conftest import FIXTURES, run_cli, run_json
 from esper_lint.config import Config
 from esper_lint.expression import evaluate
-from esper_lint.fix import apply_fixes, plan_file, unified_diff, write_plan
-from esper_lint.model import Finding, Fix, Formula, Site, Span
-from esper_lint.rulekit import Context, comment_fix, formula_fix
+from esper_lint.fix import FixResult, apply_fixes, plan_file, unified_diff, write_plan
+from esper_lint.model import Edit, Finding, Fix, Formula, Site, Span
+from esper_lint.render.json import fix_dict
+from esper_lint.rulekit import callable_fix, comment_fix
 from esper_lint.sites import find_sites
-from esper_lint.source import decode, read
+from esper_lint.source import Source, decode, read
 
+CONFIG = Config()
 CALLABLE_PACKAGE = FIXTURES / "fixable"
 INT_PACKAGE = FIXTURES / "fixable_int"
 
@@ -76,34 +79,57 @@ UNSAFE_NAMES = {"norm", "depthwise", "lora", "mlp", "attention", "gate"}
 # --- building findings the way the rules do -----------------------------------------------------
 
 
-def sites_of(path: Path, display: str | None = None) -> dict[str, Site]:
-    text = read(path).text
-    facts = find_sites(path, display or str(path), text, Config(root=path.parent))
-    return {site.blueprint.name or "?": site for site in facts.sites}
+@dataclass(frozen=True)
+class Scanned:
+    """One file as the static pass read it: its registrations and its bytes."""
+
+    path: Path
+    source: Source
+    sites: tuple[Site, ...]
+
+    def by_name(self) -> dict[str, Site]:
+        return {site.blueprint.name or "?": site for site in self.sites}
+
+
+def scan_file(path: Path, display: str | None = None) -> Scanned:
+    source = read(path)
+    facts = find_sites(path, display or str(path), source.text, CONFIG)
+    return Scanned(path, source, facts.sites)
+
+
+def sites_of(path: Path) -> dict[str, Site]:
+    return scan_file(path).by_name()
 
 
 def finding_for(site: Site, callables: bool) -> Finding:
     """ESP002 for a documented formula, ESP003 for a callable, ESP001 for a constant."""
     assert site.estimate is not None and site.blueprint.name is not None
     formula = FORMULAS[site.blueprint.name]
-    fix: Fix | None
     if site.estimate.formula:
-        code, fix = "ESP002", comment_fix(site, formula)
+        code, fixes = "ESP002", comment_fix(site, formula)
     elif site.estimate.kind == "callable":
-        code, fix = "ESP003", Fix("safe", formula.as_lambda(), None, site.estimate.span)
+        code, fixes = "ESP003", callable_fix(site, formula, safe=True)
     else:
-        code, fix = "ESP001", formula_fix(site, formula, Context(Config(), accepts_callables=callables))
-    return Finding(code, site.display, site.estimate.span, f"{code} test finding",
-                   blueprint=site.blueprint, fix=fix)
+        code, fixes = "ESP001", callable_fix(site, formula, safe=callables)
+    return Finding(code, site.display, site.estimate.span, f"{code} test finding", file=site.path,
+                   blueprint=site.blueprint, fixes=fixes)
 
 
-def findings_for(path: Path, *, callables: bool, display: str | None = None) -> list[Finding]:
-    return [finding_for(site, callables) for site in sites_of(path, display).values()
-            if site.blueprint.name in FORMULAS]
+def findings_for(scanned: Scanned, *, callables: bool) -> list[Finding]:
+    return [finding_for(site, callables) for site in scanned.sites if site.blueprint.name in FORMULAS]
 
 
-def fixes_by_name(findings: Iterable[Finding]) -> dict[str, Fix]:
-    return {f.blueprint.name or "?": f.fix for f in findings if f.fix and f.blueprint}
+def fix(findings: Sequence[Finding], *scanned: Scanned, unsafe: bool = False,
+        write: bool = True) -> FixResult:
+    """``esper_lint.fix`` over the findings of the files as ``scanned``."""
+    sources = {s.path: s.source for s in scanned}
+    return apply_fixes(findings, sources, [site for s in scanned for site in s.sites], CONFIG,
+                       unsafe=unsafe, write=write)
+
+
+def fixes_by_name(findings: Iterable[Finding]) -> dict[str, dict[str, Any]]:
+    return {f.blueprint.name or "?": summary for f in findings
+            if f.blueprint and (summary := fix_dict(f)) is not None}
 
 
 # --- comparing bytes ------------------------------------------------------------------------------
@@ -125,7 +151,7 @@ def line_changes(old: bytes, new: bytes) -> tuple[list[tuple[bytes, bytes]], lis
 
 
 def assert_only_expected_edits(old: bytes, new: bytes, templates: Mapping[str, Template],
-                               fixes: Mapping[str, Fix], encoding: str) -> None:
+                               fixes: Mapping[str, Mapping[str, Any]], encoding: str) -> None:
     """Every other byte is kept; each edited line changed only by its site's expected edit."""
     newline = b"\r\n" if b"\r\n" in old else b"\n"
     encoding = "utf-8" if encoding == "utf-8-sig" else encoding  # the BOM is at the file's start only
@@ -133,8 +159,8 @@ def assert_only_expected_edits(old: bytes, new: bytes, templates: Mapping[str, T
     expected_pairs: list[tuple[bytes, bytes]] = []
     expected_lines: list[bytes] = []
     for name, template in templates.items():
-        fix = fixes[name]
-        values = {"replacement": fix.replacement, "comment": fix.comment or ""}
+        summary = fixes[name]
+        values = {"replacement": summary["replacement"], "comment": summary["comment"] or ""}
         if isinstance(template, str):
             expected_lines.append(template.format(**values).encode(encoding) + newline)
         else:
@@ -158,34 +184,33 @@ def copy_seeds(package: Path, tmp_path: Path, name: str = "seeds.py") -> Path:
 
 
 def test_safe_callables_replace_only_the_arguments(tmp_path: Path) -> None:
-    path = copy_seeds(CALLABLE_PACKAGE, tmp_path)
-    before = path.read_bytes()
-    findings = findings_for(path, callables=True)
-    result = apply_fixes(findings)
+    scanned = scan_file(copy_seeds(CALLABLE_PACKAGE, tmp_path))
+    findings = findings_for(scanned, callables=True)
+    result = fix(findings, scanned)
     assert (len(result.fixed), result.remaining, result.problems) == (8, (), ())
     assert result.unsafe_hidden == 0
-    assert_only_expected_edits(before, path.read_bytes(), CALLABLE_FIXED, fixes_by_name(findings), "utf-8")
+    assert_only_expected_edits(scanned.source.data, scanned.path.read_bytes(), CALLABLE_FIXED,
+                               fixes_by_name(findings), "utf-8")
 
 
 def test_plain_fix_adds_formula_comments_where_callables_are_unsafe(tmp_path: Path) -> None:
-    path = copy_seeds(INT_PACKAGE, tmp_path)
-    before = path.read_bytes()
-    findings = findings_for(path, callables=False)
-    result = apply_fixes(findings)
+    scanned = scan_file(copy_seeds(INT_PACKAGE, tmp_path))
+    findings = findings_for(scanned, callables=False)
+    result = fix(findings, scanned)
     assert (len(result.fixed), result.remaining, result.problems) == (8, (), ())
     assert result.unsafe_hidden == len(UNSAFE_NAMES)
-    assert_only_expected_edits(before, path.read_bytes(), INT_SAFE_FIXED, fixes_by_name(findings), "utf-8")
-    assert {name for name, site in sites_of(path).items()
+    assert_only_expected_edits(scanned.source.data, scanned.path.read_bytes(), INT_SAFE_FIXED,
+                               fixes_by_name(findings), "utf-8")
+    assert {name for name, site in sites_of(scanned.path).items()
             if site.estimate and site.estimate.formula} == UNSAFE_NAMES | {"layernorm"}
 
 
 def test_unsafe_fixes_replace_constants_without_comments(tmp_path: Path) -> None:
-    path = copy_seeds(INT_PACKAGE, tmp_path)
-    before = path.read_bytes()
-    findings = findings_for(path, callables=False)
-    result = apply_fixes(findings, unsafe=True)
+    scanned = scan_file(copy_seeds(INT_PACKAGE, tmp_path))
+    findings = findings_for(scanned, callables=False)
+    result = fix(findings, scanned, unsafe=True)
     assert (len(result.fixed), result.unsafe_hidden, result.problems) == (8, 0, ())
-    after = path.read_bytes()
+    before, after = scanned.source.data, scanned.path.read_bytes()
     assert_only_expected_edits(before, after, INT_UNSAFE_FIXED, fixes_by_name(findings), "utf-8")
     assert after.count(b"# formula:") == before.count(b"# formula:")
 
@@ -209,10 +234,10 @@ ENCODINGS = ["lf", "crlf", "latin-1", "utf-8-bom"]
 def test_bytes_outside_the_edits_are_kept(tmp_path: Path, kind: str) -> None:
     path = tmp_path / "seeds.py"
     path.write_bytes(encoded_variant((INT_PACKAGE / "fixable_int" / "seeds.py").read_text(), kind))
-    before = path.read_bytes()
-    findings = findings_for(path, callables=False)
-    assert len(apply_fixes(findings).fixed) == 8
-    after = path.read_bytes()
+    scanned = scan_file(path)
+    findings = findings_for(scanned, callables=False)
+    assert len(fix(findings, scanned).fixed) == 8
+    before, after = scanned.source.data, path.read_bytes()
     encoding = decode(before).encoding
     assert_only_expected_edits(before, after, INT_SAFE_FIXED, fixes_by_name(findings), encoding)
     assert after.startswith(codecs.BOM_UTF8) == (kind == "utf-8-bom")
@@ -225,85 +250,85 @@ REGISTER = 'from registry import BlueprintRegistry\n\n\n@BlueprintRegistry.regis
            'def create_norm_seed(dim: int) -> object:\n    return dim\n'
 
 
-def one_site_file(tmp_path: Path, args: str, *, ending: str = "\n") -> tuple[Path, Finding]:
+def one_site_file(tmp_path: Path, args: str, *, ending: str = "\n") -> tuple[Scanned, Finding]:
     path = tmp_path / "one.py"
     path.write_bytes(REGISTER.format(args=args).replace("\n", ending).encode())
-    [site] = sites_of(path).values()
-    return path, finding_for(site, callables=False)
+    scanned = scan_file(path)
+    [site] = scanned.sites
+    return scanned, finding_for(site, callables=False)
 
 
 def test_hash_in_a_string_is_not_taken_for_a_comment(tmp_path: Path) -> None:
-    path, finding = one_site_file(tmp_path, '"norm", "cnn", param_estimate=100, description="a # b"')
-    apply_fixes([finding])
-    assert '"a # b")  # formula: 2*dim + 1\n' in path.read_text()
+    scanned, finding = one_site_file(tmp_path, '"norm", "cnn", param_estimate=100, description="a # b"')
+    fix([finding], scanned)
+    assert '"a # b")  # formula: 2*dim + 1\n' in scanned.path.read_text()
 
 
 def test_formula_goes_after_a_type_ignore_which_must_stay_first(tmp_path: Path) -> None:
     args = '\n    "norm", "cnn",\n    param_estimate=100,  # type: ignore[arg-type]\n'
-    path, finding = one_site_file(tmp_path, args)
-    apply_fixes([finding])
-    assert "param_estimate=100,  # type: ignore[arg-type]  # formula: 2*dim + 1\n" in path.read_text()
+    scanned, finding = one_site_file(tmp_path, args)
+    fix([finding], scanned)
+    assert "param_estimate=100,  # type: ignore[arg-type]  # formula: 2*dim + 1\n" in scanned.path.read_text()
 
 
 def test_missing_final_newline_is_kept_and_shown_in_the_diff(tmp_path: Path) -> None:
     path = tmp_path / "last.py"
     path.write_text('from registry import BlueprintRegistry\n\n'
                     'BlueprintRegistry.register("norm", "cnn", param_estimate=100)(print)')
-    [finding] = [finding_for(site, callables=False) for site in sites_of(path).values()]
-    result = apply_fixes([finding])
+    scanned = scan_file(path)
+    [finding] = [finding_for(site, callables=False) for site in scanned.sites]
+    result = fix([finding], scanned)
     assert path.read_text().endswith("(print)  # formula: 2*dim + 1")
     assert result.diffs[0].endswith("(print)  # formula: 2*dim + 1\n\\ No newline at end of file\n")
 
 
-def test_applying_the_same_fixes_again_changes_nothing(tmp_path: Path) -> None:
-    path = copy_seeds(CALLABLE_PACKAGE, tmp_path)
-    findings = findings_for(path, callables=True)
-    apply_fixes(findings)
-    fixed = path.read_bytes()
-    again = apply_fixes(findings)
-    assert (again.diffs, again.problems, len(again.fixed)) == ((), (), 8)
-    assert path.read_bytes() == fixed
+def test_fixes_of_a_changed_file_are_not_applied_again(tmp_path: Path) -> None:
+    scanned = scan_file(copy_seeds(CALLABLE_PACKAGE, tmp_path))
+    findings = findings_for(scanned, callables=True)
+    fix(findings, scanned)
+    fixed = scanned.path.read_bytes()
+    again = fix(findings, scanned)  # the same findings, from the bytes before the fix
+    assert [p.code for p in again.problems] == ["ESP921"] and again.fixed == ()
+    assert "changed since it was checked" in again.problems[0].message
+    assert scanned.path.read_bytes() == fixed
 
 
 def test_formula_comments_already_there_are_not_added_again(tmp_path: Path) -> None:
-    path = copy_seeds(INT_PACKAGE, tmp_path)
-    apply_fixes(findings_for(path, callables=False))
-    fixed = path.read_bytes()
+    first = scan_file(copy_seeds(INT_PACKAGE, tmp_path))
+    fix(findings_for(first, callables=False), first)
+    fixed = first.path.read_bytes()
     # every site now documents its formula: the fixes found on the fixed file change nothing
-    refound = findings_for(path, callables=False)
+    rescanned = scan_file(first.path)
+    refound = findings_for(rescanned, callables=False)
     assert {f.code for f in refound} == {"ESP002", "ESP003"}
-    again = apply_fixes(refound)
+    again = fix(refound, rescanned)
     assert (again.diffs, again.problems, len(again.fixed)) == ((), (), 8)
-    assert path.read_bytes() == fixed
-    # findings from before the fix point at moved lines: nothing is written, and that is said
-    stale = apply_fixes(findings_for(copy_seeds(INT_PACKAGE, tmp_path, "old.py"), callables=False,
-                                     display=str(path)))
-    assert [p.code for p in stale.problems] == ["ESP921"] and path.read_bytes() == fixed
+    assert first.path.read_bytes() == fixed
 
 
 def test_findings_without_fixes_are_left_alone(tmp_path: Path) -> None:
     ghost = Finding("ESP001", str(tmp_path / "gone.py"), Span(1, 1, 1, 2), "no fix")
-    result = apply_fixes([ghost])
+    result = fix([ghost])
     assert (result.fixed, result.remaining, result.problems) == ((), (ghost,), ())
 
 
 def test_overlapping_fixes_apply_the_first_only(tmp_path: Path) -> None:
-    path, finding = one_site_file(tmp_path, '"norm", "cnn", param_estimate=100')
-    assert finding.fix is not None
-    rival = Finding("ESP001", finding.path, finding.span, "rival",
-                    fix=Fix("safe", "lambda dim: 3*dim", None, finding.fix.span))
-    result = apply_fixes([finding, rival], unsafe=True)
+    scanned, finding = one_site_file(tmp_path, '"norm", "cnn", param_estimate=100')
+    new = "lambda dim: 3*dim"
+    rival = Finding("ESP001", finding.path, finding.span, "rival", file=finding.file,
+                    fixes=(Fix("safe", "rival", (Edit(finding.span, new),), new),))
+    result = fix([finding, rival], scanned, unsafe=True)
     assert (result.fixed, result.remaining) == ((finding,), (rival,))
-    assert "param_estimate=lambda dim: 2*dim + 1)" in path.read_text()
+    assert "param_estimate=lambda dim: 2*dim + 1)" in scanned.path.read_text()
 
 
 def test_diff_only_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     (tmp_path / "pkg").mkdir()
     path = copy_seeds(INT_PACKAGE, tmp_path / "pkg")
     monkeypatch.chdir(tmp_path)
-    before = path.read_bytes()
-    result = apply_fixes(findings_for(path, callables=False, display="pkg/seeds.py"), write=False)
-    assert path.read_bytes() == before and len(result.fixed) == 8
+    scanned = scan_file(path, "pkg/seeds.py")
+    result = fix(findings_for(scanned, callables=False), scanned, write=False)
+    assert path.read_bytes() == scanned.source.data and len(result.fixed) == 8
     [diff] = result.diffs
     assert diff.startswith("--- a/pkg/seeds.py\n+++ b/pkg/seeds.py\n@@ ")
     added = [line[1:] for line in diff.splitlines() if line.startswith("+") and not line.startswith("+++")]
@@ -311,23 +336,25 @@ def test_diff_only_writes_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
 
 
 def test_read_only_file_is_reported_and_the_others_are_fixed(tmp_path: Path) -> None:
-    locked = copy_seeds(INT_PACKAGE, tmp_path, "locked.py")
-    free = copy_seeds(INT_PACKAGE, tmp_path, "free.py")
-    locked.chmod(0o444)
-    before = locked.read_bytes()
+    locked = scan_file(copy_seeds(INT_PACKAGE, tmp_path, "locked.py"))
+    free = scan_file(copy_seeds(INT_PACKAGE, tmp_path, "free.py"))
+    locked.path.chmod(0o444)
     findings = [*findings_for(locked, callables=False), *findings_for(free, callables=False)]
-    result = apply_fixes(findings)
+    result = fix(findings, locked, free)
     [problem] = result.problems
-    assert (problem.code, problem.path) == ("ESP921", str(locked)) and "read-only" in problem.message
-    assert locked.read_bytes() == before and b"# formula: 9*dim + 4" in free.read_bytes()
-    assert {f.path for f in result.remaining} == {str(locked)}
-    assert {f.path for f in result.fixed} == {str(free)}
+    assert (problem.code, problem.path) == ("ESP921", str(locked.path)) and "read-only" in problem.message
+    assert locked.path.read_bytes() == locked.source.data
+    assert b"# formula: 9*dim + 4" in free.path.read_bytes()
+    assert {f.path for f in result.remaining} == {str(locked.path)}
+    assert {f.path for f in result.fixed} == {str(free.path)}
 
 
 def test_file_changed_between_read_and_write_is_not_overwritten(tmp_path: Path) -> None:
-    path = copy_seeds(INT_PACKAGE, tmp_path)
-    plan = plan_file(str(path), findings_for(path, callables=False))
+    scanned = scan_file(copy_seeds(INT_PACKAGE, tmp_path))
+    plan = plan_file(scanned.path, findings_for(scanned, callables=False), scanned.source,
+                     scanned.sites, CONFIG)
     assert plan.changed
+    path = scanned.path
     path.write_bytes(path.read_bytes() + b"# edited meanwhile\n")
     written = write_plan(plan)
     assert written.problem is not None and written.problem.code == "ESP921"
@@ -337,36 +364,37 @@ def test_file_changed_between_read_and_write_is_not_overwritten(tmp_path: Path) 
 
 
 def test_findings_from_before_an_edit_are_not_applied(tmp_path: Path) -> None:
-    path = copy_seeds(CALLABLE_PACKAGE, tmp_path)
-    findings = findings_for(path, callables=True)
-    edited = b"import os\n" + path.read_bytes()
-    path.write_bytes(edited)
-    result = apply_fixes(findings)
+    scanned = scan_file(copy_seeds(CALLABLE_PACKAGE, tmp_path))
+    findings = findings_for(scanned, callables=True)
+    edited = b"import os\n" + scanned.source.data
+    scanned.path.write_bytes(edited)
+    result = fix(findings, scanned)
     [problem] = result.problems
     assert problem.code == "ESP921" and "changed since it was checked" in problem.message
-    assert path.read_bytes() == edited and len(result.remaining) == 8
+    assert scanned.path.read_bytes() == edited and len(result.remaining) == 8
 
 
 def test_fix_that_would_break_the_file_is_not_written(tmp_path: Path) -> None:
-    path, finding = one_site_file(tmp_path, '"norm", "cnn", param_estimate=100')
-    before = path.read_bytes()
-    broken = Finding("ESP001", finding.path, finding.span, "bad", fix=Fix("safe", "lambda dim: (", None,
-                                                                             finding.span))
-    result = apply_fixes([broken])
+    scanned, finding = one_site_file(tmp_path, '"norm", "cnn", param_estimate=100')
+    bad = "lambda dim: ("
+    broken = Finding("ESP001", finding.path, finding.span, "bad", file=finding.file,
+                     fixes=(Fix("safe", "bad", (Edit(finding.span, bad),), bad),))
+    result = fix([broken], scanned)
     [problem] = result.problems
-    assert problem.code == "ESP922" and path.read_bytes() == before and result.remaining == (broken,)
+    assert problem.code == "ESP922" and scanned.path.read_bytes() == scanned.source.data
+    assert result.remaining == (broken,)
 
 
 def test_symlink_stays_a_link_and_mode_and_line_endings_are_kept(tmp_path: Path) -> None:
     real, _ = one_site_file(tmp_path, '"norm", "cnn", param_estimate=100', ending="\r\n")
-    real.chmod(0o640)
+    real.path.chmod(0o640)
     link = tmp_path / "link.py"
-    link.symlink_to(real.name)
-    [via_link] = [finding_for(site, callables=True) for site in sites_of(link).values()]
-    assert apply_fixes([via_link]).problems == ()
-    assert link.is_symlink() and os.readlink(link) == real.name
-    assert stat.S_IMODE(real.stat().st_mode) == 0o640
-    assert b"param_estimate=lambda dim: 2*dim + 1)\r\n" in real.read_bytes()
+    link.symlink_to(real.path.name)
+    via_link = scan_file(link)
+    assert fix([finding_for(site, callables=True) for site in via_link.sites], via_link).problems == ()
+    assert link.is_symlink() and os.readlink(link) == real.path.name
+    assert stat.S_IMODE(real.path.stat().st_mode) == 0o640
+    assert b"param_estimate=lambda dim: 2*dim + 1)\r\n" in real.path.read_bytes()
     assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
 
 
@@ -426,11 +454,8 @@ def lint_json(root: Path) -> list[dict[str, Any]]:
     return findings
 
 
-def json_fixes(findings: Iterable[dict[str, Any]]) -> dict[str, Fix]:
-    span = Span(1, 1, 1, 1)  # unused: the templates only need the new text
-    return {f["blueprint"]["name"]: Fix(f["fix"]["applicability"], f["fix"]["replacement"],
-                                        f["fix"]["comment"], span)
-            for f in findings if f["fix"]}
+def json_fixes(findings: Iterable[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {f["blueprint"]["name"]: f["fix"] for f in findings if f["fix"]}
 
 
 def assert_callables_match(counts: Mapping[str, dict[str, Any]], expected: set[str]) -> None:

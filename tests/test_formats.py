@@ -13,14 +13,17 @@ import jsonschema
 import pytest
 
 from conftest import FIXTURES, run_cli, run_json
-from esper_lint.check import known_codes
+from esper_lint.catalog import known_codes, rules
+from esper_lint.config import Config
 from esper_lint.diagnostics import DIAGNOSTICS
 from esper_lint.fix import plan_file
-from esper_lint.model import Blueprint, Finding, Fix, Span
+from esper_lint.model import Finding, Fix, Formula, Site
 from esper_lint.render import Report
 from esper_lint.render.github import escape_data, escape_property
 from esper_lint.render.sarif import log
-from esper_lint.rules import all_rules
+from esper_lint.rulekit import callable_fix, comment_fix
+from esper_lint.sites import find_sites
+from esper_lint.source import decode
 
 SCHEMA = json.loads((Path(__file__).parent / "data" / "sarif-schema-2.1.0.json").read_text())
 TARGETS = ("fixtures/static", "fixtures/bad")
@@ -142,12 +145,12 @@ def test_sarif_driver_lists_every_rule_and_diagnostic() -> None:
     assert driver["name"] == "esper-lint" and driver["version"] and driver["informationUri"]
     by_id = {rule["id"]: rule for rule in driver["rules"]}
     assert sorted(by_id) == list(known_codes())
-    for rule in all_rules():
+    for rule in rules():
         entry = by_id[rule.code]
         assert (entry["name"], entry["shortDescription"]["text"]) == (rule.name, rule.summary)
         assert entry["fullDescription"]["text"] == entry["help"]["text"] == rule.doc
         assert entry["defaultConfiguration"]["level"] == "error"
-    assert all(by_id[code]["defaultConfiguration"]["level"] == "warning" for code in DIAGNOSTICS)
+    assert all(by_id[d.code]["defaultConfiguration"]["level"] == "warning" for d in DIAGNOSTICS)
     assert run["results"] == [] and run["originalUriBaseIds"]["%SRCROOT%"]["uri"].endswith("/")
 
 
@@ -179,20 +182,24 @@ def create_doc(dim):
 '''
 
 
-def _span_of(number: int, text: str) -> Span:
-    column = BLUEPRINT_FILE.splitlines()[number - 1].index(text) + 1
-    return Span(number, column, number, column + len(text))
+FORMULA = Formula("2*dim")
+LAMBDA = FORMULA.as_lambda()
+CONFIG = Config()
 
 
-ESTIMATE = _span_of(1, "100")
-DOCUMENTED = _span_of(6, "128")
-LAMBDA = "lambda dim: 2*dim"
+def _sites(tmp_path: Path) -> dict[str, Site]:
+    """The two registrations of BLUEPRINT_FILE, as the static pass reads them in tmp_path."""
+    path = tmp_path / "blueprints.py"
+    path.write_text(BLUEPRINT_FILE)
+    facts = find_sites(path, "blueprints.py", BLUEPRINT_FILE, CONFIG)
+    return {site.blueprint.name or "": site for site in facts.sites}
 
 
-def _finding(code: str, span: Span, fix: Fix) -> Finding:
-    return Finding(code=code, path="blueprints.py", span=span, message=f"{code} message", fix=fix,
-                   blueprint=Blueprint("norm", "cnn", "create_norm"), estimate=100, formula="2*dim",
-                   counts=((64, 128), (128, 256)), reference_dim=64, confirmed=True)
+def _finding(code: str, site: Site, fixes: tuple[Fix, ...]) -> Finding:
+    assert site.estimate is not None
+    return Finding(code=code, path="blueprints.py", span=site.estimate.span, message=f"{code} message",
+                   file=site.path, fixes=fixes, blueprint=site.blueprint, estimate=100,
+                   formula="2*dim", counts=((64, 128), (128, 256)), reference_dim=64, confirmed=True)
 
 
 PHYSICAL_LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+\Z")
@@ -227,67 +234,71 @@ def chosen(results: list[dict[str, Any]], unsafe: bool) -> list[dict[str, Any]]:
     return picked
 
 
-def render_fixes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, *findings: Finding) -> list[Any]:
-    (tmp_path / "blueprints.py").write_text(BLUEPRINT_FILE)
-    monkeypatch.chdir(tmp_path)
+def render_fixes(*findings: Finding) -> list[Any]:
     document = log(Report(findings=findings))
     validate(document)
     return [result.get("fixes", []) for result in document["runs"][0]["results"]]
 
 
-def _findings() -> tuple[Finding, ...]:
-    return (_finding("ESP001", ESTIMATE, Fix("unsafe", LAMBDA, "# formula: 2*dim", ESTIMATE, "why")),
-            _finding("ESP002", DOCUMENTED, Fix("safe", "128", "# formula: 2*dim", DOCUMENTED)))
+def _findings(tmp_path: Path) -> tuple[Finding, ...]:
+    sites = _sites(tmp_path)
+    return (_finding("ESP001", sites["norm"], callable_fix(sites["norm"], FORMULA, safe=False)),
+            _finding("ESP002", sites["doc"], comment_fix(sites["doc"], FORMULA)))
 
 
 @pytest.mark.parametrize("unsafe", [False, True], ids=["fix", "unsafe-fixes"])
-def test_sarif_fixes_are_exactly_what_fix_writes(unsafe: bool, tmp_path: Path,
-                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    results = [{"fixes": fixes} for fixes in render_fixes(tmp_path, monkeypatch, *_findings())]
-    plan = plan_file("blueprints.py", _findings(), unsafe=unsafe)
+def test_sarif_fixes_are_exactly_what_fix_writes(unsafe: bool, tmp_path: Path) -> None:
+    findings = _findings(tmp_path)
+    results = [{"fixes": fixes} for fixes in render_fixes(*findings)]
+    path = tmp_path / "blueprints.py"
+    source = decode(path.read_bytes())
+    sites = list(_sites(tmp_path).values())
+    plan = plan_file(path, findings, source, sites, CONFIG, unsafe=unsafe)
     assert plan.problem is None and plan.changed
     assert apply(BLUEPRINT_FILE, *chosen(results, unsafe)) == plan.new_text
 
 
-def test_sarif_safe_callable_fix(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    [[fix]] = render_fixes(tmp_path, monkeypatch, _finding("ESP001", ESTIMATE,
-                                                             Fix("safe", LAMBDA, None, ESTIMATE)))
+def test_sarif_safe_callable_fix(tmp_path: Path) -> None:
+    norm = _sites(tmp_path)["norm"]
+    assert norm.estimate is not None
+    [[fix]] = render_fixes(_finding("ESP001", norm, callable_fix(norm, FORMULA, safe=True)))
     assert fix["description"]["text"] == f"Replace the estimate with `{LAMBDA}`"
+    span = norm.estimate.span
     assert fix["artifactChanges"][0]["replacements"][0]["deletedRegion"] == {
-        "startLine": 1, "startColumn": ESTIMATE.column, "endLine": 1, "endColumn": ESTIMATE.end_column}
+        "startLine": 1, "startColumn": span.column, "endLine": 1, "endColumn": span.end_column}
     assert apply(BLUEPRINT_FILE, fix).splitlines()[0] == (
         f'@BlueprintRegistry.register("norm", "cnn", param_estimate={LAMBDA}, description="GroupNorm")')
 
 
-def test_sarif_unsafe_fix_and_its_comment_alternative(tmp_path: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
-    unsafe = Fix("unsafe", LAMBDA, "# formula: 2*dim", ESTIMATE, "not annotated as callable")
-    [[callable_fix, comment_fix]] = render_fixes(tmp_path, monkeypatch,
-                                                 _finding("ESP001", ESTIMATE, unsafe))
-    assert callable_fix["description"]["text"].startswith("Unsafe fix: replace the estimate with")
-    assert "not annotated as callable" in callable_fix["description"]["text"]
-    assert f"param_estimate={LAMBDA}," in apply(BLUEPRINT_FILE, callable_fix).splitlines()[0]
-    assert comment_fix["description"]["text"] == "Safe alternative: write `# formula: 2*dim`"
-    assert apply(BLUEPRINT_FILE, comment_fix).splitlines()[0] == (
+def test_sarif_unsafe_fix_and_its_comment_alternative(tmp_path: Path) -> None:
+    norm = _sites(tmp_path)["norm"]
+    [[callable_fix_, comment_fix_]] = render_fixes(
+        _finding("ESP001", norm, callable_fix(norm, FORMULA, safe=False)))
+    assert callable_fix_["description"]["text"].startswith("Unsafe fix: replace the estimate with")
+    assert "not annotated as callable" in callable_fix_["description"]["text"]
+    assert f"param_estimate={LAMBDA}," in apply(BLUEPRINT_FILE, callable_fix_).splitlines()[0]
+    assert comment_fix_["description"]["text"] == "Safe alternative: write `# formula: 2*dim`"
+    assert apply(BLUEPRINT_FILE, comment_fix_).splitlines()[0] == (
         '@BlueprintRegistry.register("norm", "cnn", param_estimate=100, description="GroupNorm")'
         "  # formula: 2*dim")
 
 
-def test_sarif_comment_fix_rewrites_the_documented_formula(tmp_path: Path,
-                                                           monkeypatch: pytest.MonkeyPatch) -> None:
-    rewrite = Fix("safe", "128", "# formula: 2*dim", DOCUMENTED)
-    [[fix]] = render_fixes(tmp_path, monkeypatch, _finding("ESP002", DOCUMENTED, rewrite))
+def test_sarif_comment_fix_rewrites_the_documented_formula(tmp_path: Path) -> None:
+    doc = _sites(tmp_path)["doc"]
+    [[fix]] = render_fixes(_finding("ESP002", doc, comment_fix(doc, FORMULA)))
     [change] = fix["artifactChanges"]
     assert len(change["replacements"]) == 1  # the argument stays as written
     assert apply(BLUEPRINT_FILE, fix).splitlines()[5] == (
         '@BlueprintRegistry.register("doc", "cnn", param_estimate=128)  # formula: 2*dim')
 
 
-def test_sarif_fix_properties_and_unreadable_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    unsafe = Fix("unsafe", LAMBDA, "# formula: 2*dim", ESTIMATE, "not annotated as callable")
-    monkeypatch.chdir(tmp_path)  # no blueprints.py here: no fix can be checked against it
-    [result] = log(Report(findings=(_finding("ESP001", ESTIMATE, unsafe),)))["runs"][0]["results"]
-    assert "fixes" not in result
+def test_sarif_fix_properties_need_no_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    norm = _sites(tmp_path)["norm"]
+    finding = _finding("ESP001", norm, callable_fix(norm, FORMULA, safe=False))
+    (tmp_path / "blueprints.py").unlink()  # SARIF reads no file: the fixes are the finding's edits
+    monkeypatch.chdir(tmp_path)
+    [result] = log(Report(findings=(finding,)))["runs"][0]["results"]
+    assert [f["properties"]["applicability"] for f in result["fixes"]] == ["unsafe", "safe"]
     assert result["properties"] == {
         "blueprint": {"name": "norm", "topology": "cnn", "factory": "create_norm"}, "estimate": 100,
         "formula": "2*dim", "counts": {"64": 128, "128": 256}, "referenceDim": 64, "confirmed": True,

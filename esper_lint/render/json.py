@@ -18,6 +18,17 @@ def counts_dict(finding: Finding) -> dict[str, int] | None:
     return {str(width): count for width, count in finding.counts} or None
 
 
+def fix_dict(finding: Finding) -> dict[str, str | None] | None:
+    """The preferred alternative: what the argument becomes, and the ``# formula:`` comment
+    written (for an unsafe fix, by its safe alternative)."""
+    if not finding.fixes:
+        return None
+    first = finding.fixes[0]
+    formula = next((fix.formula for fix in finding.fixes if fix.formula is not None), None)
+    return {"applicability": first.applicability, "replacement": first.estimate,
+            "comment": f"# formula: {formula}" if formula is not None else None}
+
+
 def as_dict(finding: Finding) -> dict[str, Any]:
     s = finding.span
     return {
@@ -31,8 +42,7 @@ def as_dict(finding: Finding) -> dict[str, Any]:
         "blueprint": blueprint_dict(finding),
         "estimate": finding.estimate,
         "formula": finding.formula,
-        "fix": {"applicability": finding.fix.applicability, "replacement": finding.fix.replacement,
-                "comment": finding.fix.comment} if finding.fix else None,
+        "fix": fix_dict(finding),
         "level": finding.level,
         "confirmed": finding.confirmed,
         "counts": counts_dict(finding),

@@ -1,22 +1,20 @@
 """SARIF 2.1.0, for GitHub code scanning and other SARIF viewers.
 
-One run; its driver lists every rule and ESP9xx diagnostic, results point into it by index.
-Columns count Unicode code points and ``endColumn`` is one past the region, as SARIF says.
-A finding's fix becomes SARIF ``fixes`` holding exactly the edits ``--fix`` would make (worked
-out by ``esper_lint.fix`` on the file as it is now; none when the file cannot be read). An unsafe
-fix is described as unsafe and followed by its safe alternative, the ``# formula:`` comment.
+One run; its driver lists every rule and ESP9xx diagnostic from the catalog, results point
+into it by index.  Columns count Unicode code points and ``endColumn`` is one past the region,
+as SARIF says.  A finding's fix alternatives become SARIF ``fixes``, each exactly the edits
+``--fix`` writes for it; an unsafe one says so, and comes before its safe alternative.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
 from esper_lint import __version__
+from esper_lint.catalog import Rule, catalog
 from esper_lint.model import Finding, Fix, Span
 from esper_lint.render import Report
 from esper_lint.render.json import blueprint_dict, counts_dict
@@ -28,34 +26,14 @@ SRCROOT = "%SRCROOT%"
 Json = dict[str, Any]
 
 
-@dataclass(frozen=True)
-class RuleInfo:
-    code: str
-    name: str
-    summary: str
-    doc: str
-    level: str
-
-
-@cache
-def rule_infos() -> tuple[RuleInfo, ...]:
-    """Every rule, then every diagnostic, by code."""
-    from esper_lint.diagnostics import DIAGNOSTICS
-    from esper_lint.rules import all_rules
-
-    rules = [RuleInfo(r.code, r.name, r.summary, r.doc, "error") for r in all_rules()]
-    diagnostics = [RuleInfo(d.code, d.name, d.summary, d.doc, "warning") for d in DIAGNOSTICS.values()]
-    return tuple(sorted(rules + diagnostics, key=lambda info: info.code))
-
-
-def rule_descriptor(info: RuleInfo) -> Json:
+def rule_descriptor(rule: Rule) -> Json:
     return {
-        "id": info.code,
-        "name": info.name,
-        "shortDescription": {"text": info.summary},
-        "fullDescription": {"text": info.doc},
-        "help": {"text": info.doc, "markdown": info.doc},
-        "defaultConfiguration": {"level": info.level},
+        "id": rule.code,
+        "name": rule.name,
+        "shortDescription": {"text": rule.summary},
+        "fullDescription": {"text": rule.doc},
+        "help": {"text": rule.doc, "markdown": rule.doc},
+        "defaultConfiguration": {"level": rule.level},
     }
 
 
@@ -72,68 +50,12 @@ def region(span: Span) -> Json:
             "endLine": span.end_line, "endColumn": span.end_column}
 
 
-class FileText:
-    """One file's text, and the edits ``--fix`` would make in it, as line/column regions."""
-
-    def __init__(self, text: str) -> None:
-        from esper_lint.fix import SourceText
-
-        self.text = SourceText(text)
-
-    @staticmethod
-    def read(path: str) -> FileText | None:
-        from esper_lint.source import SourceError, read
-
-        try:
-            return FileText(read(Path(path)).text)
-        except SourceError:
-            return None
-
-    def edits(self, fix: Fix, *, unsafe: bool) -> list[Json]:
-        """SARIF replacements for what ``--fix`` (``--unsafe-fixes`` when ``unsafe``) would write."""
-        from esper_lint.fix import edits_for
-
-        edits = edits_for(self.text, fix, unsafe=unsafe)
-        return [{"deletedRegion": self.region(e.start, e.end), "insertedContent": {"text": e.text}}
-                for e in sorted(edits, key=lambda e: (e.start, e.end))]
-
-    def region(self, start: int, end: int) -> Json:
-        return region(self.text.span(start, end))
-
-
-def sarif_fix(description: str, applicability: str, location: Json, replacements: list[Json]) -> Json | None:
-    if not replacements:
-        return None  # nothing to change, or no place ``--fix`` would dare to change
-    return {"description": {"text": description},
+def sarif_fix(fix: Fix, location: Json) -> Json:
+    replacements = [{"deletedRegion": region(e.span), "insertedContent": {"text": e.new_text}}
+                    for e in sorted(fix.edits, key=lambda e: e.span)]
+    return {"description": {"text": fix.title},
             "artifactChanges": [{"artifactLocation": location, "replacements": replacements}],
-            "properties": {"applicability": applicability}}
-
-
-def fixes(finding: Finding, location: Json, files: dict[str, FileText | None]) -> list[Json]:
-    """The finding's fix as ``--fix`` would apply it; an unsafe one, then its safe alternative."""
-    fix = finding.fix
-    if fix is not None and finding.path not in files:
-        files[finding.path] = FileText.read(finding.path)
-    text = files.get(finding.path)
-    if fix is None or text is None:
-        return []
-    if fix.applicability == "safe":
-        return _present([sarif_fix(describe(fix), "safe", location, text.edits(fix, unsafe=False))])
-    reason = f" ({fix.reason})" if fix.reason else ""
-    unsafe = f"Unsafe fix: replace the estimate with `{fix.replacement}`{reason}"
-    alternative = f"Safe alternative: write `{fix.comment}`"
-    return _present([sarif_fix(unsafe, "unsafe", location, text.edits(fix, unsafe=True)),
-                     sarif_fix(alternative, "safe", location, text.edits(fix, unsafe=False))])
-
-
-def describe(fix: Fix) -> str:
-    if fix.comment is None:
-        return f"Replace the estimate with `{fix.replacement}`"
-    return f"Write `{fix.comment}`"
-
-
-def _present(candidates: list[Json | None]) -> list[Json]:
-    return [c for c in candidates if c is not None]
+            "properties": {"applicability": fix.applicability}}
 
 
 def properties(finding: Finding) -> Json:
@@ -144,12 +66,12 @@ def properties(finding: Finding) -> Json:
         "counts": counts_dict(finding),
         "referenceDim": finding.reference_dim,
         "confirmed": finding.confirmed,
-        "fixApplicability": finding.fix.applicability if finding.fix else None,
+        "fixApplicability": finding.fixes[0].applicability if finding.fixes else None,
     }
     return {key: value for key, value in extra.items() if value is not None}
 
 
-def result(finding: Finding, index: dict[str, int], files: dict[str, FileText | None]) -> Json:
+def result(finding: Finding, index: dict[str, int]) -> Json:
     location = artifact_location(finding.path)
     out: Json = {
         "ruleId": finding.code,
@@ -160,24 +82,23 @@ def result(finding: Finding, index: dict[str, int], files: dict[str, FileText | 
     }
     if finding.code in index:
         out["ruleIndex"] = index[finding.code]
-    if found := fixes(finding, location, files):
-        out["fixes"] = found
+    if finding.fixes:
+        out["fixes"] = [sarif_fix(fix, location) for fix in finding.fixes]
     if extra := properties(finding):
         out["properties"] = extra
     return out
 
 
 def log(report: Report) -> Json:
-    infos = rule_infos()
-    index = {info.code: i for i, info in enumerate(infos)}
-    files: dict[str, FileText | None] = {}  # each file with a fix is read once
+    rules = catalog()
+    index = {rule.code: i for i, rule in enumerate(rules)}
     driver = {"name": "esper-lint", "version": __version__, "semanticVersion": __version__,
-              "informationUri": INFORMATION_URI, "rules": [rule_descriptor(i) for i in infos]}
+              "informationUri": INFORMATION_URI, "rules": [rule_descriptor(r) for r in rules]}
     run: Json = {
         "tool": {"driver": driver},
         "originalUriBaseIds": {SRCROOT: {"uri": Path.cwd().as_uri().rstrip("/") + "/"}},
         "columnKind": "unicodeCodePoints",
-        "results": [result(f, index, files) for f in report.findings],
+        "results": [result(f, index) for f in report.findings],
     }
     return {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
 

@@ -13,9 +13,8 @@ def line(finding: Finding) -> str:
 
 
 def fixable(finding: Finding) -> bool:
-    """Does plain ``--fix`` change something for it? (An unsafe fix still adds its comment.)"""
-    fix = finding.fix
-    return fix is not None and (fix.applicability == "safe" or fix.comment is not None)
+    """Does plain ``--fix`` change something for it? (An unsafe fix may have a safe alternative.)"""
+    return finding.fix_for(unsafe=False) is not None
 
 
 def summary(report: Report) -> str:
@@ -37,7 +36,7 @@ def _fix_note(report: Report) -> str:
     if report.fix_mode:
         return ""
     count = sum(1 for f in report.findings if fixable(f))
-    unsafe = sum(1 for f in report.findings if f.fix and f.fix.applicability == "unsafe")
+    unsafe = sum(1 for f in report.findings if f.fixes and f.fixes[0].applicability == "unsafe")
     notes = [f"{count} fixable with --fix"] if count else []
     if unsafe:
         notes.append(f"{unsafe} of them as `# formula:` comments unless --unsafe-fixes turns the "
