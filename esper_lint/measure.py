@@ -10,14 +10,12 @@ replaced, and the run goes on with the next blueprint.
 from __future__ import annotations
 
 import contextlib
-import json
 import signal
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
-from typing import Any
 
 import click
 
@@ -25,6 +23,18 @@ from esper_lint import formula
 from esper_lint.cache import Cache, make_key
 from esper_lint.config import Config
 from esper_lint.model import Failure, Measurement, Site
+from esper_lint.protocol import (
+    Done,
+    Imported,
+    ImportFailed,
+    Item,
+    ItemResult,
+    ProtocolError,
+    Request,
+    decode,
+    encode,
+    expect,
+)
 from esper_lint.worker_process import (
     Startup,
     Worker,
@@ -35,7 +45,6 @@ from esper_lint.worker_process import (
     describe_exit,
 )
 
-Json = dict[str, Any]
 LARGER_WIDTHS = (257, 300, 384, 500, 512, 640, 768, 1000, 1024, 1536, 2048, 3000, 4096, 8192,
                  10000, 16384, 32768, 65536)
 GRID_VALUES = (1, 2, 3, 4, 5, 6, 8, 12, 16)  # values tried for an int keyword parameter
@@ -124,31 +133,31 @@ def grid_widths(config: Config) -> tuple[int, ...]:
     return tuple(w for w in (*range(1, 65), *GRID_LARGER_WIDTHS) if w <= config.max_width)
 
 
-def request_for(job: ModuleJob, sites: Sequence[Site], config: Config) -> Json:
-    return {
-        "module": job.module,
-        "paths": [str(p) for p in job.paths],
-        "project_roots": [str(p) for p in dict.fromkeys((config.root.resolve(), *job.paths))],
-        "widths": list(sample_widths(config)),
-        "grid": list(GRID_VALUES),
-        "grid_widths": list(grid_widths(config)),
-        "count": config.count,
+def request_for(job: ModuleJob, sites: Sequence[Site], config: Config) -> Request:
+    return Request(
+        module=job.module,
+        paths=tuple(str(p) for p in job.paths),
+        project_roots=tuple(str(p) for p in dict.fromkeys((config.root.resolve(), *job.paths))),
+        widths=sample_widths(config),
+        grid=GRID_VALUES,
+        grid_widths=grid_widths(config),
+        count=config.count,
         # The worker stops sampling wider modules after this, well before our deadline.
-        "budget": config.timeout / 2,
-        "cpu_limit": CPU_LIMIT,
-        "items": [item_for(site, config) for site in sites],
-    }
+        budget=config.timeout / 2,
+        cpu_limit=CPU_LIMIT,
+        items=tuple(item_for(site, config) for site in sites),
+    )
 
 
-def item_for(site: Site, config: Config) -> Json:
+def item_for(site: Site, config: Config) -> Item:
     callable_source = site.estimate.source if site.estimate and site.estimate.kind == "callable" else None
-    return {
-        "factory": site.blueprint.factory,
-        "estimate": callable_source,
-        "register": site.register,
-        "keyword": config.estimate_keyword,
-        "position": config.estimate_position,
-    }
+    return Item(
+        factory=site.blueprint.factory,
+        estimate=callable_source,
+        register=site.register,
+        keyword=config.estimate_keyword,
+        position=config.estimate_position,
+    )
 
 
 # --- one module --------------------------------------------------------------------------------
@@ -156,7 +165,7 @@ def item_for(site: Site, config: Config) -> Json:
 
 @dataclass
 class ModuleOutcome:
-    items: dict[Site, Json | Failure] = field(default_factory=dict)
+    items: dict[Site, ItemResult | Failure] = field(default_factory=dict)
     files: tuple[Path, ...] = ()
 
 
@@ -184,22 +193,25 @@ def attempt(worker: Worker, pool: WorkerPool, job: ModuleJob, pending: list[Site
     try:
         worker.send(request_for(job, pending, config))
         message = worker.receive(config.timeout)
-        if message["event"] == "import_failed":
-            failure = Failure("ESP911", f"importing {job.module} failed", message["detail"])
+        if isinstance(message, ImportFailed):
+            failure = Failure("ESP911", f"importing {job.module} failed", message.detail)
             return fail_all(pending, failure, outcome, done)
+        outcome.files = tuple(Path(f) for f in expect(message, Imported).files)
         imported = True
-        outcome.files = tuple(Path(f) for f in message["files"])
         for site in pending:
-            outcome.items[site] = worker.receive(config.timeout)
+            outcome.items[site] = expect(worker.receive(config.timeout), ItemResult)
             measured += 1
             done(1)
-        worker.receive(config.timeout)  # "done"
+        expect(worker.receive(config.timeout), Done)
         return []
     except WorkerTimeout:
         pool.discard(dying=False)
         failure = timeout_failure(job, config, imported)
     except WorkerGone:
         failure = death_failure(job, pool.discard(dying=True), config, imported)
+    except ProtocolError as error:
+        pool.discard(dying=False)  # out of step: its next line may answer anything
+        failure = protocol_failure(job, error, imported)
     if not imported:
         return fail_all(pending, failure, outcome, done)
     if measured == len(pending):
@@ -216,126 +228,103 @@ def fail_all(sites: list[Site], failure: Failure, outcome: ModuleOutcome,
     return []
 
 
+def during(job: ModuleJob, imported: bool) -> str:
+    return "building it" if imported else f"importing {job.module}"
+
+
 def timeout_failure(job: ModuleJob, config: Config, imported: bool) -> Failure:
-    during = "building it" if imported else f"importing {job.module}"
-    return Failure("ESP912", f"timed out after {config.timeout:g} s while {during}")
+    return Failure("ESP912", f"timed out after {config.timeout:g} s while {during(job, imported)}")
+
+
+def protocol_failure(job: ModuleJob, error: ProtocolError, imported: bool) -> Failure:
+    return Failure("ESP913", f"the worker broke the protocol while {during(job, imported)}",
+                   str(error))
 
 
 def death_failure(job: ModuleJob, code: int | None, config: Config, imported: bool) -> Failure:
-    during = "building it" if imported else f"importing {job.module}"
     if code is not None and code >= 0 and not imported:
         return Failure("ESP911", f"importing {job.module} ended the worker ({describe_exit(code)})")
     if code == -signal.SIGKILL:
-        return Failure("ESP913", f"the worker was killed (SIGKILL) while {during}",
+        return Failure("ESP913", f"the worker was killed (SIGKILL) while {during(job, imported)}",
                        f"likely out of memory (memory-limit-mb = {config.memory_limit_mb})")
-    return Failure("ESP913", f"the worker crashed ({describe_exit(code)}) while {during}")
+    return Failure("ESP913", f"the worker crashed ({describe_exit(code)}) while {during(job, imported)}")
 
 
-# --- reports → measurements --------------------------------------------------------------------
+# --- item results → measurements ------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Report:
-    """A worker's item message, typed."""
-
-    variable: str
-    params: tuple[tuple[str, int], ...]
-    counts: tuple[tuple[int, int], ...]
-    outside: tuple[tuple[int, str], ...]
-    skipped: tuple[tuple[int, str], ...]
-    samples: tuple[tuple[tuple[tuple[str, int], ...], int], ...]
-    truncated: str | None
-    estimate_values: tuple[tuple[int, int], ...]
-    estimate_error: str | None
-
-    @classmethod
-    def parse(cls, message: Json) -> Report:
-        return cls(
-            variable=message["variable"],
-            params=tuple((name, value) for name, value in message["params"]),
-            counts=tuple((w, c) for w, c in message["counts"]),
-            outside=tuple((w, e) for w, e in message["outside"]),
-            skipped=tuple((w, e) for w, e in message["skipped"]),
-            samples=tuple((tuple(sorted(point.items())), c) for point, c in message["samples"]),
-            truncated=message["truncated"],
-            estimate_values=tuple((w, v) for w, v in message.get("estimate_values", ())),
-            estimate_error=message.get("estimate_error"),
-        )
-
-    def formula_samples(self) -> list[tuple[Mapping[str, int], int]]:
-        defaults = dict(self.params)
-        at_defaults = [({**defaults, self.variable: w}, c) for w, c in self.counts]
-        return [*at_defaults, *((dict(point), c) for point, c in self.samples)]
+def formula_samples(result: ItemResult) -> list[tuple[Mapping[str, int], int]]:
+    defaults = dict(result.params)
+    at_defaults = [({**defaults, result.variable: w}, c) for w, c in result.counts]
+    return [*at_defaults, *((dict(point), c) for point, c in result.samples)]
 
 
-def measurement_for(message: Json | Failure, config: Config) -> Measurement:
-    if isinstance(message, Failure):
-        return Measurement(failure=message)
+def measurement_for(result: ItemResult | Failure, config: Config) -> Measurement:
+    if isinstance(result, Failure):
+        return Measurement(failure=result)
     # what the register function accepts, as inspected; check.py weighs the configuration
-    callable_estimates = message.get("callable_register")
-    failure = item_failure(message, config)
+    callable_estimates = result.callable_register
+    failure = item_failure(result, config)
     if failure is not None:
         return Measurement(failure=failure, callable_estimates=callable_estimates)
-    report = Report.parse(message)
-    if not report.counts:
-        return Measurement(variable=report.variable, params=report.params,
-                           outside=tuple(w for w, _ in report.outside),
-                           callable_estimates=callable_estimates, failure=raised_everywhere(report))
-    return counted(report, callable_estimates)
+    if not result.counts:
+        return Measurement(variable=result.variable, params=result.params,
+                           outside=tuple(w for w, _ in result.outside),
+                           callable_estimates=callable_estimates, failure=raised_everywhere(result))
+    return counted(result, callable_estimates)
 
 
-def item_failure(message: Json, config: Config) -> Failure | None:
-    if "fetch_error" in message:
-        return Failure("ESP914", "the factory cannot be fetched", message["fetch_error"])
-    if "memory_error" in message:
+def item_failure(result: ItemResult, config: Config) -> Failure | None:
+    if result.fetch_error is not None:
+        return Failure("ESP914", "the factory cannot be fetched", result.fetch_error)
+    if result.memory_error is not None:
         return Failure("ESP913", f"ran out of memory (memory-limit-mb = {config.memory_limit_mb})",
-                       message["memory_error"])
-    if "internal_error" in message:
-        return Failure("ESP913", "the worker failed while measuring it", message["internal_error"])
+                       result.memory_error)
+    if result.internal_error is not None:
+        return Failure("ESP913", "the worker failed while measuring it", result.internal_error)
     return None
 
 
-def raised_everywhere(report: Report) -> Failure:
+def raised_everywhere(result: ItemResult) -> Failure:
     # Widths skipped on the meta device raised too; they just were not retried on CPU.
-    errors = [*report.outside, *report.skipped]
+    errors = [*result.outside, *result.skipped]
     detail = errors[-1][1] if errors else ""
     return Failure("ESP915", f"the factory raised at all {len(errors)} sampled widths", detail)
 
 
-def counted(report: Report, callable_estimates: bool | None) -> Measurement:
-    samples = report.formula_samples()
-    found = formula.derive(samples, report.variable, report.params)
-    inside = [w for w, _ in report.counts]
-    outside = [w for w, _ in report.outside]
+def counted(result: ItemResult, callable_estimates: bool | None) -> Measurement:
+    samples = formula_samples(result)
+    found = formula.derive(samples, result.variable, result.params)
+    inside = [w for w, _ in result.counts]
+    outside = [w for w, _ in result.outside]
     return Measurement(
-        counts=report.counts,
-        variable=report.variable,
-        params=report.params,
+        counts=result.counts,
+        variable=result.variable,
+        params=result.params,
         outside=tuple(outside),
-        domain=formula.domain_rule(inside, outside, report.variable) if outside else None,
+        domain=formula.domain_rule(inside, outside, result.variable) if outside else None,
         formula=found,
-        no_formula=None if found else formula.why_not(samples, report.variable, report.params),
-        estimate_values=report.estimate_values,
+        no_formula=None if found else formula.why_not(samples, result.variable, result.params),
+        estimate_values=result.estimate_values,
         callable_estimates=callable_estimates,
     )
 
 
-def report_warnings(site: Site, message: Json | Failure) -> list[str]:
+def report_warnings(site: Site, result: ItemResult | Failure) -> list[str]:
     """What the user should know about a measurement that still succeeded."""
-    if isinstance(message, Failure) or not message.get("counts"):
+    if isinstance(result, Failure) or not result.counts:
         return []
-    report = Report.parse(message)
     where = f"{site.display}:{site.call.line}: {site.blueprint.label}"
     notes = []
-    if report.truncated:
-        notes.append(f"{where}: sampling {report.truncated} (timeout / 2); "
+    if result.truncated:
+        notes.append(f"{where}: sampling {result.truncated} (timeout / 2); "
                      "the widest modules were not measured")
-    if report.skipped:
-        notes.append(f"{where}: {len(report.skipped)} widths above {CPU_LIMIT} were not measured: "
-                     f"the meta device cannot build the module ({report.skipped[-1][1]})")
-    if report.estimate_error and site.estimate is not None:
+    if result.skipped:
+        notes.append(f"{where}: {len(result.skipped)} widths above {CPU_LIMIT} were not measured: "
+                     f"the meta device cannot build the module ({result.skipped[-1][1]})")
+    if result.estimate_error and site.estimate is not None:
         notes.append(f"{where}: param_estimate `{site.estimate.source}`: "
-                     f"{report.estimate_error}")
+                     f"{result.estimate_error}")
     return notes
 
 
@@ -360,12 +349,11 @@ def measure(sites: Sequence[Site], config: Config, *, progress: bool = False) ->
     if not sites:
         return DynamicResult()
     jobs, unplaced = plan_jobs(sites, config)
-    items: dict[Site, Json | Failure] = dict(unplaced)
+    items: dict[Site, ItemResult | Failure] = dict(unplaced)
     files: dict[Path, tuple[Path, ...]] = {}
     cache = Cache(config.root / config.cache_dir if config.cache_dir else None)
-    keys = {job: make_key(json.dumps(request_for(job, job.sites, config), sort_keys=True))
-            for job in jobs}
-    cached = {job: cache.load(keys[job]) for job in jobs}
+    keys = {job: make_key(encode(request_for(job, job.sites, config))) for job in jobs}
+    cached = {job: _recall(cache, keys[job]) for job in jobs}
     pool = WorkerPool(config)
     try:
         if any(hit is None for hit in cached.values()):
@@ -394,8 +382,20 @@ def measure(sites: Sequence[Site], config: Config, *, progress: bool = False) ->
     )
 
 
+def _recall(cache: Cache, key: str) -> list[ItemResult] | None:
+    """A module's cached results, kept as the worker's lines: None unless all still decode."""
+    lines = cache.load(key)
+    if not isinstance(lines, list):
+        return None
+    try:
+        return [expect(decode(line), ItemResult) for line in lines]
+    except ProtocolError:
+        return None
+
+
 def _remember(cache: Cache, key: str, job: ModuleJob, outcome: ModuleOutcome) -> None:
     """Cache a module's results unless something failed (a timeout may not recur)."""
-    results = [outcome.items.get(site) for site in job.sites]
-    if all(isinstance(result, dict) for result in results):
-        cache.store(key, (job.file, *outcome.files), results)
+    lines = [encode(result) for result in map(outcome.items.get, job.sites)
+             if isinstance(result, ItemResult)]
+    if len(lines) == len(job.sites):
+        cache.store(key, (job.file, *outcome.files), lines)

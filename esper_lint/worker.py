@@ -1,21 +1,10 @@
 """The child side of the dynamic pass: ``python -m esper_lint.worker``.
 
 The parent (:mod:`esper_lint.measure`) starts one worker and keeps it while it
-behaves.  The worker loads torch once, then answers JSON-line requests on the
-protocol channel, one module per request::
-
-    -> {"module": "pkg.mod", "paths": [...], "project_roots": [...], "widths": [...],
-        "grid": [...], "grid_widths": [...], "count": "all", "budget": 5.0,
-        "cpu_limit": 1024, "items": [{"factory": "make", "estimate": null,
-        "register": "BR.register", "keyword": "param_estimate", "position": 2}]}
-    <- {"event": "imported", "files": [...]}    or {"event": "import_failed", "detail": "..."}
-    <- {"event": "item", "index": 0, ...}       one per item, in order
-    <- {"event": "done"}
-
-A request streams one line per stage rather than one reply, so that when user
-code hangs or kills the process the parent knows which factory did it and keeps
-what was measured before.  Only the standard library and torch are imported
-here: the worker must start under any interpreter the parent was started with.
+behaves.  The worker loads torch once, then answers requests on the protocol
+channel, one module per request; :mod:`esper_lint.protocol` defines the messages.
+Only the standard library, torch and that module are imported here: the worker
+must start under any interpreter the parent was started with.
 """
 
 from __future__ import annotations
@@ -25,7 +14,6 @@ import contextlib
 import ctypes
 import importlib
 import inspect
-import json
 import operator
 import os
 import resource
@@ -35,12 +23,27 @@ import time
 import traceback
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from types import ModuleType
-from typing import Any, TextIO
+from typing import Any, BinaryIO
 
-Json = dict[str, Any]
+from esper_lint.protocol import (
+    Done,
+    Fatal,
+    Imported,
+    ImportFailed,
+    Item,
+    ItemResult,
+    Message,
+    Ready,
+    Request,
+    Sample,
+    accepts_callable,
+    decode_request,
+    encode,
+)
+
 DOMAIN_ERRORS = (ValueError, AssertionError)  # how factories and torch modules reject a width
 MAX_DETAIL = 300  # characters of an error's last line worth sending
 
@@ -49,11 +52,11 @@ MAX_DETAIL = 300  # characters of an error's last line worth sending
 class Channel:
     """The private protocol pipe, out of reach of anything user code prints."""
 
-    reader: TextIO
-    writer: TextIO
+    reader: BinaryIO
+    writer: BinaryIO
 
-    def send(self, message: Json) -> None:
-        self.writer.write(json.dumps(message) + "\n")
+    def send(self, message: Message) -> None:
+        self.writer.write(encode(message))
         self.writer.flush()
 
 
@@ -80,9 +83,7 @@ def claim_protocol_channel() -> Channel:
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
-    reader = os.fdopen(request_fd, "r", encoding="utf-8")
-    writer = os.fdopen(reply_fd, "w", encoding="utf-8")
-    return Channel(reader, writer)
+    return Channel(os.fdopen(request_fd, "rb"), os.fdopen(reply_fd, "wb"))
 
 
 def limit_memory(megabytes: int) -> None:
@@ -230,7 +231,7 @@ def factory_shape(factory: Callable[..., Any]) -> Shape:
 
 
 @dataclass(frozen=True)
-class Outcome:
+class Build:
     """Building at one width: a count, an error (outside the domain), or skipped."""
 
     count: int | None = None
@@ -244,21 +245,21 @@ class Builder:
     trainable_only: bool
     cpu_limit: int
 
-    def build(self, width: int, kwargs: Mapping[str, int]) -> Outcome:
+    def build(self, width: int, kwargs: Mapping[str, int]) -> Build:
         """Build on the meta device; on CPU when meta fails for a reason not about the width."""
         try:
-            return Outcome(count=self._count(width, kwargs, "meta"))
+            return Build(count=self._count(width, kwargs, "meta"))
         except DOMAIN_ERRORS as error:
-            return Outcome(error=last_line(error))
+            return Build(error=last_line(error))
         except BaseException as error:  # SystemExit from a factory is its answer too
             raise_if_out_of_memory(error)
             if width > self.cpu_limit:
-                return Outcome(skipped=last_line(error))
+                return Build(skipped=last_line(error))
         try:
-            return Outcome(count=self._count(width, kwargs, "cpu"))
+            return Build(count=self._count(width, kwargs, "cpu"))
         except BaseException as error:
             raise_if_out_of_memory(error)
-            return Outcome(error=last_line(error))
+            return Build(error=last_line(error))
 
     def _count(self, width: int, kwargs: Mapping[str, int], device: str) -> int:
         import torch
@@ -283,58 +284,70 @@ class Clock:
         return time.perf_counter() - self.started > self.budget
 
 
-def sample_widths(builder: Builder, widths: Sequence[int], clock: Clock) -> Json:
-    counts: list[list[int]] = []
-    outside: list[list[Any]] = []
-    skipped: list[list[Any]] = []
+@dataclass(frozen=True)
+class Widths:
+    """Building at every width, params at their defaults, until the budget ran out."""
+
+    counts: tuple[tuple[int, int], ...]
+    outside: tuple[tuple[int, str], ...]
+    skipped: tuple[tuple[int, str], ...]
+    truncated: str | None
+
+
+def count_widths(builder: Builder, widths: Sequence[int], clock: Clock) -> Widths:
+    counts: list[tuple[int, int]] = []
+    outside: list[tuple[int, str]] = []
+    skipped: list[tuple[int, str]] = []
     truncated = None
     for width in sorted(widths):
         if clock.spent():
             truncated = f"stopped before width {width} after {clock.budget:g} s"
             break
-        outcome = builder.build(width, {})
-        if outcome.count is not None:
-            counts.append([width, outcome.count])
-        elif outcome.error is not None:
-            outside.append([width, outcome.error])
-        else:
-            skipped.append([width, outcome.skipped])
-    return {"counts": counts, "outside": outside, "skipped": skipped, "truncated": truncated}
+        build = builder.build(width, {})
+        if build.count is not None:
+            counts.append((width, build.count))
+        elif build.error is not None:
+            outside.append((width, build.error))
+        elif build.skipped is not None:
+            skipped.append((width, build.skipped))
+    return Widths(tuple(counts), tuple(outside), tuple(skipped), truncated)
 
 
-def sample_params(builder: Builder, shape: Shape, request: Json, clock: Clock) -> list[Any]:
+def sample_params(builder: Builder, shape: Shape, request: Request, clock: Clock) -> tuple[Sample, ...]:
     """Vary one int keyword parameter at a time; values the factory rejects are skipped."""
-    samples: list[Any] = []
+    samples: list[Sample] = []
     defaults = dict(shape.params)
     for name, default in shape.params:
-        for value in request["grid"]:
+        for value in request.grid:
             if value == default:
                 continue  # the default is sampled at every width already
-            for width in request["grid_widths"]:
+            for width in request.grid_widths:
                 if clock.spent():
-                    return samples
-                outcome = builder.build(width, {name: value})
-                if outcome.count is not None:
+                    return tuple(samples)
+                build = builder.build(width, {name: value})
+                if build.count is not None:
                     point = {**defaults, name: value, shape.variable: width}
-                    samples.append([point, outcome.count])
-    return samples
+                    samples.append((tuple(sorted(point.items())), build.count))
+    return tuple(samples)
 
 
-def measure_factory(module: ModuleType, qualname: str | None, request: Json) -> Json:
+def measure_factory(module: ModuleType, qualname: str | None, request: Request,
+                    index: int) -> ItemResult:
     try:
         factory = fetch_factory(module, qualname)
     except FetchError as error:
-        return {"fetch_error": str(error)}
+        return ItemResult(index, fetch_error=str(error))
     shape = factory_shape(factory)
-    builder = Builder(factory, request["count"] == "trainable", request["cpu_limit"])
-    clock = Clock(request["budget"])
+    builder = Builder(factory, request.count == "trainable", request.cpu_limit)
+    clock = Clock(request.budget)
     try:
-        widths = sample_widths(builder, request["widths"], clock)
-        samples = sample_params(builder, shape, request, clock) if widths["counts"] else []
+        widths = count_widths(builder, request.widths, clock)
+        samples = sample_params(builder, shape, request, clock) if widths.counts else ()
     except OutOfMemory as error:
-        return {"memory_error": str(error)}
-    return {"variable": shape.variable, "params": [list(p) for p in shape.params],
-            "samples": samples, **widths}
+        return ItemResult(index, memory_error=str(error))
+    return ItemResult(index, variable=shape.variable, params=shape.params, counts=widths.counts,
+                      outside=widths.outside, skipped=widths.skipped, samples=samples,
+                      truncated=widths.truncated)
 
 
 # --- the estimate and the register function ----------------------------------------------------
@@ -352,25 +365,26 @@ def as_count(value: object) -> int:
     return operator.index(value)
 
 
-def evaluate_estimate(module: ModuleType, source: str, widths: Sequence[int]) -> Json:
+def evaluate_estimate(module: ModuleType, source: str, result: ItemResult,
+                      widths: Sequence[int]) -> ItemResult:
     """Call a callable ``param_estimate`` at every width, as the module itself would see it."""
     try:
         # Evaluated where it was written: the module is imported (its code ran) already.
         estimate = eval(source, vars(module))
     except Exception as error:
-        return {"estimate_values": [], "estimate_error": f"evaluating it raised {last_line(error)}"}
+        return replace(result, estimate_error=f"evaluating it raised {last_line(error)}")
     if not callable(estimate):
-        return {"estimate_values": [], "estimate_error": f"it is a {type(estimate).__name__}"}
-    values: list[list[int]] = []
+        return replace(result, estimate_error=f"it is a {type(estimate).__name__}")
+    values: list[tuple[int, int]] = []
     first_error = None
     for width in widths:
         try:
-            values.append([width, as_count(estimate(width))])
+            values.append((width, as_count(estimate(width))))
         except NotACount as error:
             first_error = first_error or f"at width {width} it {error}"
         except Exception as error:
             first_error = first_error or f"at width {width} it raised {last_line(error)}"
-    return {"estimate_values": values, "estimate_error": first_error}
+    return replace(result, estimate_values=tuple(values), estimate_error=first_error)
 
 
 def resolve_dotted(namespace: Mapping[str, Any], dotted: str) -> Any:
@@ -385,26 +399,26 @@ def resolve_dotted(namespace: Mapping[str, Any], dotted: str) -> Any:
     return target
 
 
-def takes_callable_estimate(module: ModuleType, item: Json) -> bool | None:
+def takes_callable_estimate(module: ModuleType, item: Item) -> bool | None:
     """Is the register function's estimate parameter annotated with a callable type?"""
-    register = resolve_dotted(vars(module), item["register"])
+    register = resolve_dotted(vars(module), item.register)
     if register is None:
         return None
     try:
         parameters = inspect.signature(register).parameters
     except (TypeError, ValueError):
         return None
-    param = parameters.get(item["keyword"]) or _positional(parameters, item["position"])
+    param = parameters.get(item.keyword) or _positional(parameters, item.position)
     if param is None or param.annotation is inspect.Parameter.empty:
         return None
     written = param.annotation if isinstance(param.annotation, str) else repr(param.annotation)
-    if "Callable" in written:
+    if accepts_callable(written):
         return True
     try:
         hint = typing.get_type_hints(register).get(param.name)
     except Exception:
         return None if isinstance(param.annotation, str) else False
-    return "Callable" in repr(hint)
+    return accepts_callable(repr(hint))
 
 
 def _positional(parameters: Mapping[str, inspect.Parameter],
@@ -417,37 +431,39 @@ def _positional(parameters: Mapping[str, inspect.Parameter],
 # --- serving ---------------------------------------------------------------------------------
 
 
-def measure_item(module: ModuleType, item: Json, request: Json, memo: dict[str, Json]) -> Json:
-    qualname = item.get("factory") or ""
+def measure_item(module: ModuleType, index: int, item: Item, request: Request,
+                 memo: dict[str, ItemResult]) -> ItemResult:
+    qualname = item.factory or ""
     if qualname not in memo:
-        memo[qualname] = measure_factory(module, qualname, request)
-    result = {**memo[qualname], "callable_register": takes_callable_estimate(module, item)}
-    if item.get("estimate") and "counts" in result:
-        result.update(evaluate_estimate(module, item["estimate"], request["widths"]))
+        memo[qualname] = measure_factory(module, qualname, request, index)
+    result = replace(memo[qualname], index=index,
+                     callable_register=takes_callable_estimate(module, item))
+    if item.estimate and result.fetch_error is None and result.memory_error is None:
+        result = evaluate_estimate(module, item.estimate, result, request.widths)
     return result
 
 
-def serve(request: Json, channel: Channel) -> None:
+def serve(request: Request, channel: Channel) -> None:
     try:
-        module = import_module(request["module"], request["paths"])
+        module = import_module(request.module, request.paths)
     except BaseException as error:  # SystemExit and KeyboardInterrupt from user code too
-        channel.send({"event": "import_failed", "detail": last_line(error)})
+        channel.send(ImportFailed(last_line(error)))
         return
-    channel.send({"event": "imported", "files": project_files([Path(r) for r in request["project_roots"]])})
-    memo: dict[str, Json] = {}
-    for index, item in enumerate(request["items"]):
+    channel.send(Imported(tuple(project_files([Path(r) for r in request.project_roots]))))
+    memo: dict[str, ItemResult] = {}
+    for index, item in enumerate(request.items):
         try:
-            result = measure_item(module, item, request, memo)
+            result = measure_item(module, index, item, request, memo)
         except Exception as error:  # a bug here must not cost the other items
-            result = {"internal_error": last_line(error)}
-        channel.send({"event": "item", "index": index, **result})
-    channel.send({"event": "done"})
+            result = ItemResult(index, internal_error=last_line(error))
+        channel.send(result)
+    channel.send(Done())
 
 
-def requests(channel: Channel) -> Iterator[Json]:
+def requests(channel: Channel) -> Iterator[Request]:
     for line in channel.reader:
         if line.strip():
-            yield json.loads(line)
+            yield decode_request(line)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
@@ -465,10 +481,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         version, imported, warmed = load_torch()
     except BaseException as error:
-        channel.send({"event": "fatal", "error": f"torch cannot be imported: {last_line(error)}"})
+        channel.send(Fatal(f"torch cannot be imported: {last_line(error)}"))
         return 1
-    channel.send({"event": "ready", "torch": version, "import_seconds": round(imported, 3),
-                  "warm_up_seconds": round(warmed, 3)})
+    channel.send(Ready(version, round(imported, 3), round(warmed, 3)))
     for request in requests(channel):
         serve(request, channel)
     return 0

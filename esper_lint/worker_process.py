@@ -1,13 +1,13 @@
 """The parent's handle on the worker process: start it, talk to it, kill and replace it.
 
-The protocol runs over the worker's stdin and its private copy of stdout (the worker
-points its own fds 1 and 2 at /dev/null, so user prints never arrive here).
+The protocol (:mod:`esper_lint.protocol`) runs over the worker's stdin and its private
+copy of stdout (the worker points its own fds 1 and 2 at /dev/null, so user prints never
+arrive here).
 """
 
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import select
 import signal
@@ -16,11 +16,10 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from esper_lint.config import Config
+from esper_lint.protocol import Fatal, Message, ProtocolError, Ready, Request, decode, encode
 
-Json = dict[str, Any]
 TORCH_ALLOWANCE = 120.0  # seconds for the worker to import torch, apart from the timeout
 
 
@@ -75,10 +74,14 @@ class Worker:
             raise WorkerUnavailable(f"importing torch took over {TORCH_ALLOWANCE:g} s") from None
         except WorkerGone:
             raise WorkerUnavailable(self.startup_error()) from None
-        if message.get("event") != "ready":
+        except ProtocolError as error:
             self.kill()
-            raise WorkerUnavailable(str(message.get("error", "the worker did not start")))
-        return Startup(message["torch"], message["import_seconds"], message["warm_up_seconds"])
+            raise WorkerUnavailable(f"the worker did not start: {error}") from None
+        if not isinstance(message, Ready):
+            self.kill()
+            raise WorkerUnavailable(message.error if isinstance(message, Fatal)
+                                    else "the worker did not start")
+        return Startup(message.torch, message.import_seconds, message.warm_up_seconds)
 
     def startup_error(self) -> str:
         """Why the worker died before it was ready (its stderr holds Python's own error)."""
@@ -88,16 +91,19 @@ class Worker:
         self.kill()
         return f"the worker exited ({describe_exit(code)}): {lines[-1] if lines else 'no output'}"
 
-    def send(self, request: Json) -> None:
+    def send(self, request: Request) -> None:
         assert self.process.stdin is not None
         try:
-            self.process.stdin.write(json.dumps(request).encode() + b"\n")
+            self.process.stdin.write(encode(request))
             self.process.stdin.flush()
         except OSError:
             raise WorkerGone from None
 
-    def receive(self, seconds: float) -> Json:
-        """The next message; WorkerTimeout after ``seconds``, WorkerGone at end of pipe."""
+    def receive(self, seconds: float) -> Message:
+        """The next message; WorkerTimeout after ``seconds``, WorkerGone at end of pipe.
+
+        ProtocolError when the line is no message: the worker is then out of step.
+        """
         assert self.process.stdout is not None
         fd = self.process.stdout.fileno()
         deadline = time.monotonic() + seconds
@@ -111,8 +117,7 @@ class Worker:
             self._buffer += chunk
         line, _, rest = bytes(self._buffer).partition(b"\n")
         self._buffer = bytearray(rest)
-        message: Json = json.loads(line)
-        return message
+        return decode(line)
 
     def exit_code(self) -> int | None:
         try:

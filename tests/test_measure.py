@@ -15,9 +15,19 @@ import pytest
 
 from esper_lint.config import Config, load
 from esper_lint.expression import evaluate
-from esper_lint.measure import DynamicResult, ModuleJob, death_failure, import_location, measure
+from esper_lint.measure import (
+    DynamicResult,
+    ModuleJob,
+    death_failure,
+    import_location,
+    measure,
+    plan_jobs,
+    run_job,
+)
 from esper_lint.model import Failure, Formula, Measurement, Site
+from esper_lint.protocol import ItemResult
 from esper_lint.sites import find_sites
+from esper_lint.worker_process import Worker, WorkerPool
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 DEMO = FIXTURES / "demo"
@@ -270,6 +280,37 @@ def test_the_parent_never_imports_torch_or_user_code() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
                           check=True, timeout=120)
     assert json.loads(done.stdout) == [2, False, False]
+
+
+# A stand-in worker: it imports the module, then answers the first item with ``line``.
+OUT_OF_STEP_WORKER = """
+import sys, time
+sys.stdin.readline()
+print('{{"event": "imported", "files": []}}')
+print({line!r}, flush=True)
+time.sleep(60)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("line", ["not JSON", '{"event": "done"}'])
+def test_a_line_outside_the_protocol_fails_one_blueprint_as_a_dead_worker_would(
+        hostile_config: Config, line: str) -> None:
+    [job], _ = plan_jobs(sites_in(HOSTILE, hostile_config, only=("fine",)), hostile_config)
+    process = subprocess.Popen([sys.executable, "-c", OUT_OF_STEP_WORKER.format(line=line)],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               start_new_session=True)
+    pool = WorkerPool(hostile_config)
+    pool._worker = Worker(process)  # the real worker replaces it after the bad line
+    try:
+        outcome = run_job(pool, job, hostile_config, lambda _: None)
+    finally:
+        pool.close()
+    first, second = (outcome.items[site] for site in job.sites)
+    assert isinstance(first, Failure) and first.code == "ESP913"
+    assert "broke the protocol" in first.reason
+    assert isinstance(second, ItemResult) and second.counts
+    assert process.poll() is not None
 
 
 # --- without torch -------------------------------------------------------------------------------

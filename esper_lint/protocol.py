@@ -1,0 +1,254 @@
+"""The dynamic pass's protocol: what the parent (:mod:`esper_lint.measure`) and the
+worker (``python -m esper_lint.worker``) say to each other.
+
+The parent starts one worker and keeps it while it behaves.  The worker loads torch
+once, says so, then answers requests on its private pipe, one module per request.
+Every value is one JSON line; a message names itself in ``event``::
+
+    <- {"event": "ready", "torch": "2.13.0", "import_seconds": 1.2, "warm_up_seconds": 1.1}
+       or {"event": "fatal", "error": "torch cannot be imported: ..."}
+    -> {"module": "pkg.mod", "paths": [...], "project_roots": [...], "widths": [...],
+        "grid": [...], "grid_widths": [...], "count": "all", "budget": 5.0,
+        "cpu_limit": 1024, "items": [{"factory": "make", "estimate": null,
+        "register": "BR.register", "keyword": "param_estimate", "position": 2}]}
+    <- {"event": "imported", "files": [...]}    or {"event": "import_failed", "detail": "..."}
+    <- {"event": "item", "index": 0, "variable": "dim", "params": [["rank", 8]],
+        "counts": [[1, 12], ...], "outside": [[3, "ValueError: ..."]], "skipped": [],
+        "samples": [[{"dim": 1, "rank": 2}, 6], ...], "truncated": null,
+        "estimate_values": [[1, 12], ...], "estimate_error": null,
+        "callable_register": false, "fetch_error": null, "memory_error": null,
+        "internal_error": null}                 one per item, in order
+    <- {"event": "done"}
+
+A request streams one line per stage rather than one reply, so that when user code
+hangs or kills the worker the parent knows which factory did it and keeps what was
+measured before.  An item that could not be measured has one of ``fetch_error``,
+``memory_error`` or ``internal_error`` set and nothing measured.
+
+Standard library only: the worker imports this module, and it must start under any
+interpreter the parent was started with.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, ClassVar, Literal, TypeVar
+
+MAX_QUOTED = 120  # characters of an unreadable line worth quoting in the error
+
+Sample = tuple[tuple[tuple[str, int], ...], int]  # ((name, value) sorted by name, count)
+
+
+class ProtocolError(Exception):
+    """A line that is not a message of this protocol, or a message out of turn."""
+
+
+# --- the request -------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Item:
+    """One registration in the module: the factory to build and how to inspect its estimate."""
+
+    factory: str | None  # qualified name inside the module
+    estimate: str | None  # the source of a callable estimate, to call at every width
+    register: str  # the callee as written in the module, e.g. ``BR.register``
+    keyword: str  # the estimate's keyword and position in the register function
+    position: int
+
+
+@dataclass(frozen=True)
+class Request:
+    """Import ``module`` and measure its items."""
+
+    module: str
+    paths: tuple[str, ...]  # sys.path entries the import needs
+    project_roots: tuple[str, ...]  # loaded files under these are reported back
+    widths: tuple[int, ...]
+    grid: tuple[int, ...]  # values tried for each int keyword parameter ...
+    grid_widths: tuple[int, ...]  # ... at these widths
+    count: Literal["all", "trainable"]
+    budget: float  # seconds of sampling per factory
+    cpu_limit: int  # widest module built on CPU when the meta device cannot build it
+    items: tuple[Item, ...]
+
+
+# --- the messages ------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Ready:
+    event: ClassVar[str] = "ready"
+    torch: str  # its version
+    import_seconds: float
+    warm_up_seconds: float
+
+
+@dataclass(frozen=True)
+class Fatal:
+    event: ClassVar[str] = "fatal"
+    error: str
+
+
+@dataclass(frozen=True)
+class Imported:
+    event: ClassVar[str] = "imported"
+    files: tuple[str, ...]  # project files loaded so far, for the parent's cache key
+
+
+@dataclass(frozen=True)
+class ImportFailed:
+    event: ClassVar[str] = "import_failed"
+    detail: str
+
+
+@dataclass(frozen=True)
+class ItemResult:
+    """What building one item's factory showed, or why it could not be built."""
+
+    event: ClassVar[str] = "item"
+    index: int
+    variable: str = "dim"  # the factory's width parameter
+    params: tuple[tuple[str, int], ...] = ()  # its int keyword parameters and their defaults
+    counts: tuple[tuple[int, int], ...] = ()  # (width, count) at the defaults
+    outside: tuple[tuple[int, str], ...] = ()  # (width, error) where the factory raised
+    skipped: tuple[tuple[int, str], ...] = ()  # too wide for CPU after the meta device failed
+    samples: tuple[Sample, ...] = ()  # other keyword values
+    truncated: str | None = None  # why sampling stopped before the widest widths
+    estimate_values: tuple[tuple[int, int], ...] = ()  # (width, value) of a callable estimate
+    estimate_error: str | None = None  # the first width where it failed
+    callable_register: bool | None = None  # does the register function take callables?
+    fetch_error: str | None = None
+    memory_error: str | None = None
+    internal_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Done:
+    event: ClassVar[str] = "done"
+
+
+Message = Ready | Fatal | Imported | ImportFailed | ItemResult | Done
+EVENTS: dict[str, type[Message]] = {
+    kind.event: kind for kind in (Ready, Fatal, Imported, ImportFailed, ItemResult, Done)
+}
+M = TypeVar("M", bound=Message)
+T = TypeVar("T")
+
+
+# --- encoding and decoding ---------------------------------------------------------------------
+
+
+def encode(value: Request | Message) -> bytes:
+    """``value`` as one JSON line; a message's ``event`` comes first."""
+    payload = dataclasses.asdict(value)
+    if isinstance(value, ItemResult):
+        payload["samples"] = [[dict(point), count] for point, count in value.samples]
+    head = {} if isinstance(value, Request) else {"event": value.event}
+    return json.dumps({**head, **payload}).encode() + b"\n"
+
+
+def decode(line: bytes | str) -> Message:
+    """The message on ``line``; ProtocolError if it is none."""
+    payload = _load(line)
+    event = payload.pop("event", None)
+    kind = EVENTS.get(event) if isinstance(event, str) else None
+    if kind is None:
+        raise ProtocolError(f"no known event: {_quote(line)}")
+    return _build(kind, payload)
+
+
+def decode_request(line: bytes | str) -> Request:
+    payload = _load(line)
+    items = payload.pop("items", None)
+    if not isinstance(items, list):
+        raise ProtocolError(f"a request without items: {_quote(line)}")
+    return _build(Request, {**payload, "items": tuple(_build(Item, item) for item in items)})
+
+
+def expect(message: Message, kind: type[M]) -> M:
+    """``message`` if it is the ``kind`` due now; ProtocolError if the worker said another."""
+    if not isinstance(message, kind):
+        raise ProtocolError(f"expected {kind.event!r}, got {message.event!r}")
+    return message
+
+
+def _load(line: bytes | str) -> dict[str, Any]:
+    try:
+        payload = json.loads(line)
+    except (ValueError, TypeError, RecursionError):
+        raise ProtocolError(f"not JSON: {_quote(line)}") from None
+    if not isinstance(payload, dict):
+        raise ProtocolError(f"not a JSON object: {_quote(line)}")
+    return payload
+
+
+def _quote(line: object) -> str:
+    text = repr(line)
+    return text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED] + "..."
+
+
+def _build(kind: type[T], payload: object) -> T:
+    """A ``kind`` from a decoded JSON object, each field checked against its type."""
+    if not isinstance(payload, dict):
+        raise ProtocolError(f"{kind.__name__}: not a JSON object")
+    try:
+        built = kind(**{name: _frozen(value) for name, value in payload.items()})
+    except TypeError as error:  # a missing or unknown field
+        raise ProtocolError(f"{kind.__name__}: {error}") from None
+    for name, hint in _field_types(kind).items():
+        if not _conforms(getattr(built, name), hint):
+            expected = hint.__name__ if isinstance(hint, type) else hint
+            raise ProtocolError(f"{kind.__name__}.{name} is not {expected}: {_quote(getattr(built, name))}")
+    return built
+
+
+def _frozen(value: object) -> object:
+    """JSON arrays as tuples, objects as ``(key, value)`` tuples sorted by key: hashable."""
+    if isinstance(value, list):
+        return tuple(_frozen(v) for v in value)
+    if isinstance(value, dict):
+        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
+    return value
+
+
+def _field_types(kind: type[Any]) -> dict[str, Any]:
+    hints = typing.get_type_hints(kind)
+    return {field.name: hints[field.name] for field in dataclasses.fields(kind)}
+
+
+def _conforms(value: object, hint: Any) -> bool:
+    origin, args = typing.get_origin(hint), typing.get_args(hint)
+    if origin is types.UnionType:
+        return any(_conforms(value, arg) for arg in args)
+    if origin is Literal:
+        return value in args
+    if origin is tuple:
+        if not isinstance(value, tuple):
+            return False
+        if args[-1] is Ellipsis:
+            return all(_conforms(v, args[0]) for v in value)
+        return len(value) == len(args) and all(map(_conforms, value, args))
+    if isinstance(value, bool) and hint is not bool:
+        return False  # JSON true is no count
+    if hint is float:
+        return isinstance(value, int | float)
+    return isinstance(value, hint)
+
+
+# --- shared with the static pass ---------------------------------------------------------------
+
+
+def accepts_callable(annotation: str) -> bool:
+    """Does an estimate parameter annotated ``annotation`` take a callable estimate?
+
+    ``annotation`` is the annotation's source text (the static pass) or the text or
+    ``repr`` of the resolved hint (the worker); both must decide alike.  Any mention
+    of ``Callable`` counts, so that ``typing.Callable[[int], int]``,
+    ``collections.abc.Callable`` and ``int | Callable[..., int]`` all do.
+    """
+    return "Callable" in annotation
