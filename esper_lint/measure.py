@@ -23,6 +23,7 @@ from esper_lint import formula
 from esper_lint.cache import Cache, make_key
 from esper_lint.config import Config
 from esper_lint.model import Failure, Measurement, Site
+from esper_lint.modules import import_location
 from esper_lint.protocol import (
     Done,
     Imported,
@@ -74,34 +75,6 @@ class ModuleJob:
     paths: tuple[Path, ...]  # sys.path entries the import needs
     file: Path
     sites: tuple[Site, ...]
-
-
-def package_root(path: Path) -> Path:
-    """The folder above the outermost package (``__init__.py``) holding ``path``."""
-    folder = path.parent
-    while (folder / "__init__.py").is_file() and folder.parent != folder:
-        folder = folder.parent
-    return folder
-
-
-def import_location(path: Path, src_roots: Sequence[Path]) -> tuple[str, tuple[Path, ...]] | None:
-    """The module name of ``path`` and the sys.path entries to import it; None if not a name.
-
-    Like ruff's ``src``: a file under a configured source root is named from it
-    (that also covers namespace packages).  The package root found by walking
-    ``__init__.py`` files goes on sys.path as well, for a package's absolute
-    imports of itself when the source root is further up.
-    """
-    path = path.resolve()
-    packages = package_root(path)
-    containing = [root for root in src_roots if root == path.parent or root in path.parents]
-    root = max(containing, key=lambda r: len(r.parts)) if containing else packages
-    parts = list(path.relative_to(root).with_suffix("").parts)
-    if parts and parts[-1] == "__init__":
-        parts.pop()
-    if not parts or not all(part.isidentifier() for part in parts):
-        return None
-    return ".".join(parts), tuple(dict.fromkeys((root, packages)))
 
 
 def plan_jobs(sites: Sequence[Site], config: Config) -> tuple[list[ModuleJob], dict[Site, Failure]]:

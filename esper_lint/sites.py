@@ -27,6 +27,7 @@ from esper_lint.expression import FormulaError, evaluate
 from esper_lint.lines import Lines
 from esper_lint.model import Blueprint, Estimate, EstimateKind, Site, Slot, Span, Use
 from esper_lint.modules import module_of, qualified
+from esper_lint.protocol import accepts_callable
 
 FORMULA_COMMENT = re.compile(r"#\s*[Ff]ormula:\s*(?P<expr>[^#]*?)\s*(?=#|$)")
 NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
@@ -463,7 +464,7 @@ def _register_defs(tree: cst.Module, config: Config) -> dict[str, tuple[str, ...
             continue
         annotation = _estimate_annotation(function, config)
         if annotation is not None:
-            (callable_ones if "Callable" in annotation else plain).append(target)
+            (callable_ones if accepts_callable(annotation) else plain).append(target)
     return {"callable_registers": tuple(callable_ones), "plain_registers": tuple(plain)}
 
 

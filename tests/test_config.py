@@ -68,8 +68,22 @@ def test_explicit_config_file(tmp_path: Path) -> None:
     ('select = ["ESP7"]', "unknown rule selector `ESP7`"),
     ('count = "some"', "`count` must be"),
     ("timeout = \"slow\"", "`timeout` has the wrong type"),
+    ('[tool.esper-lint.per-file-ignores]\n"src/*" = ["ESP01"]',
+     "per-file-ignores `src/*`: unknown rule selector `ESP01`"),
+    ("reference-dims = { cnn = [64, 0] }", "`reference-dims` values must be positive integers"),
 ])
 def test_bad_config_exits_2(tmp_path: Path, table: str, message: str) -> None:
     result = run_cli("--no-dynamic", ".", cwd=_project(tmp_path, table))
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+def test_reference_dims_take_a_width_or_a_list(tmp_path: Path) -> None:
+    from esper_lint.config import load
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[tool.esper-lint]\nreference-dims = { cnn = 64, transformer = [384, 768] }\n')
+    config = load(None, tmp_path)
+    assert config.reference_widths("cnn") == (64,)
+    assert config.reference_widths("transformer") == (384, 768)
+    assert config.reference_widths("other") == ()
