@@ -4,6 +4,7 @@ selection and per-file ignores; plus the ESP9xx diagnostics of what could not be
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import pathspec
@@ -28,29 +29,84 @@ def check(sites: Sequence[Site], measurements: Mapping[Site, Measurement], confi
     for site in sites:
         m = measurements.get(site)
         ctx = Context(config, m, _accepts_callables(site, config, m, callable_registers),
-                      registry_of.get((site.registry, site.blueprint.topology or "")))
+                      registry_of.get(_key(site)))
         findings.extend(f for rule in enabled if rule.kind == "site" and rule.check
                         for f in rule.check(site, ctx))
     for registry in registries:
         ctx = Context(config, registry=registry)
         findings.extend(f for rule in enabled if rule.kind == "registry" and rule.check
                         for f in rule.check(registry, ctx))
-    kept = [f for f in _unsuppressed(findings, sites) if selection.enabled(f.code)]
+    at = _located(sites)
+    kept = [f for f in findings if selection.enabled(f.code) and not _suppressed(f, at)]
     ignored = _per_file_ignores(config)
-    return sorted((f for f in kept if not ignored(f)), key=lambda f: f.sort_key)
+    kept = _one_kind_per_topology([f for f in kept if not ignored(f)], registries, at)
+    return sorted(kept, key=lambda f: f.sort_key)
 
 
-def _unsuppressed(findings: Iterable[Finding], sites: Sequence[Site]) -> Iterable[Finding]:
-    """Drop findings a ``# noqa`` at their registration suppresses."""
-    at: dict[tuple[Path, Span], Site] = {}
+Located = dict[tuple[Path, Span], Site]
+
+
+def _located(sites: Sequence[Site]) -> Located:
+    """Each registration by the places its findings stand at: its estimate, or its call."""
+    at: Located = {}
     for site in sites:
         at[(site.path, site.call)] = site
         if site.estimate is not None:
             at[(site.path, site.estimate.span)] = site
+    return at
+
+
+def _site_of(finding: Finding, at: Located) -> Site | None:
+    return at.get((finding.file, finding.span)) if finding.file is not None else None
+
+
+def _suppressed(finding: Finding, at: Located) -> bool:
+    """Is it a rule finding that a ``# noqa`` at its registration suppresses?"""
+    site = _site_of(finding, at)
+    return site is not None and finding.level != "warning" and site.suppresses(finding.code)
+
+
+def _one_kind_per_topology(findings: list[Finding], registries: Sequence[Registry],
+                           at: Located) -> list[Finding]:
+    """Offer to turn a topology's int estimates into callables all together, or not at all.
+
+    ``--unsafe-fixes`` converts what has an unsafe fix; a registry that sorts its estimates
+    breaks on a mix of ints and callables, so where any of a topology's int estimates would stay
+    an int (no finding, no formula, a file not linted), none is converted.
+    """
+    converting: dict[tuple[str, str], set[Site]] = {}
     for f in findings:
-        found = at.get((f.file, f.span)) if f.file is not None else None
-        if found is None or f.level == "warning" or not found.suppresses(f.code):
-            yield f
+        site = _site_of(f, at)
+        if site is not None and any(fix.applicability == "unsafe" for fix in f.fixes):
+            converting.setdefault(_key(site), set()).add(site)
+    staying: dict[tuple[str, str], list[str]] = {}
+    for registry in registries:
+        key = (registry.key, registry.topology)
+        ints = [m for m in registry.members if m.site.estimate is None or m.site.estimate.kind != "callable"]
+        left = [m.label for m in ints if m.site not in converting.get(key, set())]
+        if key in converting and left:
+            staying[key] = left
+    kept = []
+    for f in findings:
+        site = _site_of(f, at)
+        blocked = staying.get(_key(site)) if site is not None else None
+        kept.append(_without_unsafe(f, blocked) if blocked else f)
+    return kept
+
+
+def _key(site: Site) -> tuple[str, str]:
+    return (site.registry, site.blueprint.topology or "")
+
+
+def _without_unsafe(finding: Finding, staying: list[str]) -> Finding:
+    if not any(fix.applicability == "unsafe" for fix in finding.fixes):
+        return finding
+    why = (f"; not turned into a callable: {', '.join(staying)} would stay "
+           f"{'an int' if len(staying) == 1 else 'ints'}, and a topology must not mix ints and callables")
+    titles = [fix.title.removeprefix("Safe alternative: ") for fix in finding.fixes]
+    safe = tuple(replace(fix, title=title[:1].upper() + title[1:] + why)
+                 for fix, title in zip(finding.fixes, titles, strict=True) if fix.applicability == "safe")
+    return replace(finding, fixes=safe)
 
 
 def _failure(site: Site, m: Measurement) -> Finding:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -94,39 +94,58 @@ def main(paths: tuple[str, ...], output_format: str, output_file: Path | None,
 
 
 def run(options: Options) -> int:
-    from esper_lint.pipeline import lint
-
     first = Path(options.paths[0])
     start = first if first.is_dir() else first.parent
     config = with_cli(load(options.config_file, start if start.is_dir() else None),
                       select=options.select, ignore=options.ignore)
     to_stdout = options.output_file is None
     progress = sys.stderr.isatty() and (options.output_format == "text" or not to_stdout)
-    outcome = lint(options.paths, config, dynamic=options.dynamic, progress=progress,
-                   cache=options.cache)
-    for warning in outcome.warnings:
-        click.echo(f"esper-lint: warning: {warning}", err=True)
-    report = Report(findings=outcome.findings, files=outcome.scanned.files, warnings=outcome.warnings)
+    outcome = _lint(options, config, progress=progress)
     if options.fix or options.diff:
-        return _fix(report, outcome, config, options)
+        return _fix(outcome, config, options)
+    report = _report(outcome)
     _emit(renderers()[options.output_format](report), options.output_file)
     return 1 if report.findings else 0
 
 
-def _fix(report: Report, outcome: Run, config: Config, options: Options) -> int:
+def _lint(options: Options, config: Config, *, progress: bool = False, earlier: Run | None = None) -> Run:
+    from esper_lint.pipeline import lint
+
+    outcome = lint(options.paths, config, dynamic=options.dynamic, progress=progress,
+                   cache=options.cache, reuse=earlier.measurements if earlier else None)
+    for warning in outcome.warnings:
+        click.echo(f"esper-lint: warning: {warning}", err=True)
+    return outcome
+
+
+def _report(outcome: Run, **fixing: Any) -> Report:
+    return Report(findings=outcome.findings, files=outcome.scanned.files, warnings=outcome.warnings,
+                  notes=outcome.notes, reference_dims=reference_dims(outcome), **fixing)
+
+
+def reference_dims(outcome: Run) -> tuple[tuple[str, tuple[int, ...], str], ...]:
+    """The reference widths of the linted topologies, as the run used them."""
+    found = {(r.topology, r.reference.widths, r.reference.source) for r in outcome.registries
+             if r.reference is not None and any(m.linted for m in r.members)}
+    return tuple(sorted(found))
+
+
+def _fix(outcome: Run, config: Config, options: Options) -> int:
+    """Write (or, with --diff, show) the fixes; then report what a new run finds, as ruff does."""
     from esper_lint.fix import apply_fixes
 
-    result = apply_fixes(report.findings, outcome.scanned.sources, outcome.scanned.sites, config,
+    result = apply_fixes(outcome.findings, outcome.scanned.sources, outcome.scanned.sites, config,
                          unsafe=options.unsafe_fixes, write=not options.diff)
     if options.diff:
         click.echo("".join(result.diffs), nl=False)
         for problem in result.problems:
             click.echo(f"esper-lint: {problem.path}: {problem.code} {problem.message}", err=True)
         return 1 if result.diffs else 0
-    remaining = (*result.remaining, *result.problems)
-    fixed = replace(report, findings=tuple(sorted(remaining, key=lambda f: f.sort_key)),
-                    fixed=len(result.fixed), unsafe_hidden=result.unsafe_hidden, fix_mode=True)
-    _emit(renderers()[options.output_format](fixed), options.output_file)
+    after = _lint(options, config, earlier=outcome) if result.fixed else outcome
+    remaining = tuple(sorted((*after.findings, *result.problems), key=lambda f: f.sort_key))
+    report = replace(_report(after, fixed=len(result.fixed), unsafe_hidden=result.unsafe_hidden,
+                             fix_mode=True), findings=remaining)
+    _emit(renderers()[options.output_format](report), options.output_file)
     return 1 if remaining else 0
 
 

@@ -46,8 +46,9 @@ from esper_lint.worker_process import (
     describe_exit,
 )
 
-LARGER_WIDTHS = (257, 300, 384, 500, 512, 640, 768, 1000, 1024, 1536, 2048, 3000, 4096, 8192,
-                 10000, 16384, 32768, 65536)
+# beyond 1..256: a spread to 65,536, and the common model widths a reference width is inferred at
+LARGER_WIDTHS = (257, 300, 320, 384, 448, 500, 512, 576, 640, 768, 896, 1000, 1024, 1152, 1280, 1536,
+                 2048, 2560, 3000, 3072, 4096, 8192, 10000, 16384, 32768, 65536)
 GRID_VALUES = (1, 2, 3, 4, 5, 6, 8, 12, 16)  # values tried for an int keyword parameter
 GRID_LARGER_WIDTHS = (96, 128, 256, 512, 1024)  # besides 1..64, for the parameter grid
 CPU_LIMIT = 1024  # widest module built on CPU when the meta device cannot build it

@@ -14,6 +14,16 @@ def package_root(path: Path) -> Path:
     return folder
 
 
+def package_dir(path: Path) -> Path:
+    """The outermost package folder holding ``path``; its own folder outside any package."""
+    folder = path.parent
+    if not (folder / "__init__.py").is_file():
+        return folder
+    while (folder.parent / "__init__.py").is_file() and folder.parent != folder:
+        folder = folder.parent
+    return folder
+
+
 def import_location(path: Path, src_roots: Sequence[Path]) -> tuple[str, tuple[Path, ...]] | None:
     """The module name of ``path`` and the sys.path entries to import it; None if not a name.
 

@@ -1,7 +1,8 @@
 """The stages in order: discover → scan (static) → measure (dynamic) → registries → check.
 
 ``lint`` runs them over paths (the CLI's run, then ``fix`` and ``render``); ``lint_source``
-runs the static stages over one buffer (the flake8 plugin's run).
+runs the static stages over one buffer (the flake8 plugin's run).  The benchmarks time single
+stages and call them directly.
 """
 
 from __future__ import annotations
@@ -13,8 +14,8 @@ from pathlib import Path
 from esper_lint import registries
 from esper_lint.check import check
 from esper_lint.config import Config
-from esper_lint.discover import discover
-from esper_lint.model import Finding, Measurement, Site
+from esper_lint.discover import Discovery, discover
+from esper_lint.model import Finding, Measurement, Site, Use
 from esper_lint.registries import Registry
 from esper_lint.scan import Parsed, ScanResult, parse_file, scan
 
@@ -26,25 +27,73 @@ class Run:
     measurements: Mapping[Site, Measurement]
     registries: tuple[Registry, ...]
     warnings: tuple[str, ...]
+    notes: tuple[str, ...] = ()  # once per run: reference widths inferred, checks skipped
 
 
 def lint(paths: Sequence[str], config: Config, *, dynamic: bool = True, progress: bool = False,
-         cache: bool = True, cwd: Path | None = None) -> Run:
+         cache: bool = True, cwd: Path | None = None,
+         reuse: Mapping[Site, Measurement] | None = None) -> Run:
+    """The findings for ``paths``; ``reuse``: measurements of an earlier run (before ``--fix``
+    wrote its fixes), for the registrations whose factories they measured."""
     if not cache:
         config = replace(config, cache_dir="")  # an empty cache folder turns the cache off
     found = discover(paths, config, cwd)
     scanned = scan(found.files, config)
+    context, uses = _context(scanned, found, config, cwd)
+    every = (*scanned.sites, *context)
     measurements: Mapping[Site, Measurement] = {}
     warnings: tuple[str, ...] = ()
     if dynamic and scanned.sites:
-        from esper_lint.measure import measure  # the dynamic pass, only when asked for
+        measurements = reused(every, reuse or {})
+        if len(measurements) < len(every):
+            from esper_lint.measure import measure  # the dynamic pass, only when asked for
 
-        result = measure(scanned.sites, config, progress=progress)
-        measurements, warnings = result.measurements, result.warnings
-    views = registries.build(scanned.sites, measurements, config, scanned.sites, scanned.uses)
+            todo = [site for site in every if site not in measurements]
+            result = measure(todo, config, progress=progress)
+            measurements, warnings = {**measurements, **result.measurements}, result.warnings
+    views = registries.build(every, measurements, config, scanned.sites, (*scanned.uses, *uses))
     findings = check(scanned.sites, measurements, config, views, scanned.callable_registers,
                      [*found.diagnostics, *scanned.diagnostics])
-    return Run(tuple(findings), scanned, measurements, views, warnings)
+    notes = registries.notes(views, config, measured=bool(measurements))
+    return Run(tuple(findings), scanned, measurements, views, warnings, notes)
+
+
+def reused(sites: Sequence[Site], earlier: Mapping[Site, Measurement]) -> dict[Site, Measurement]:
+    """Earlier measurements that still hold for ``sites``: same file, blueprint and factory.
+
+    A fix rewrites only estimates and comments, never a factory, so the counts stand; a callable
+    estimate's values stand while its source does, or are the counts when the fix wrote the
+    verified formula's callable.
+    """
+    index = {(site.path, site.blueprint): (site, m) for site, m in earlier.items()}
+    found: dict[Site, Measurement] = {}
+    for site in sites:
+        old_site, m = index.get((site.path, site.blueprint), (None, None))
+        if old_site is None or m is None:
+            continue
+        before = old_site.estimate.source if old_site.estimate else None
+        now = site.estimate.source if site.estimate else None
+        if site.estimate is None or site.estimate.kind != "callable" or now == before:
+            found[site] = m
+        elif m.formula is not None and now == m.formula.as_lambda():
+            found[site] = replace(m, estimate_values=m.counts)
+    return found
+
+
+def _context(scanned: ScanResult, found: Discovery, config: Config,
+             cwd: Path | None) -> tuple[tuple[Site, ...], tuple[Use, ...]]:
+    """The rest of the linted registries: their registrations in the same packages, in files
+    not named on the command line, and where those packages read the estimate."""
+    if not scanned.sites:
+        return (), ()
+    named = {file.path.resolve() for file in found.files}
+    roots = [str(root) for root in registries.homes(scanned.sites)]
+    rest = [file for file in discover(roots, config, cwd).files if file.path.resolve() not in named]
+    if not rest:
+        return (), ()
+    more = scan(rest, config)
+    wanted = {(site.registry, site.blueprint.topology) for site in scanned.sites}
+    return (tuple(s for s in more.sites if (s.registry, s.blueprint.topology) in wanted), more.uses)
 
 
 def lint_source(path: Path, display: str, data: bytes, config: Config) -> list[Finding]:

@@ -1,20 +1,30 @@
 """Stage 4: the registry's view — every registration of one topology, linted or not, at once.
 
 A registry is what one register function fills (its absolute dotted name, e.g.
-``esper.blueprints.registry.BlueprintRegistry.register``); a topology's blueprints in it are
-listed and sorted together, so that is what the per-registry rules look at.  Members that
-come from files the user did not name (a pre-commit run passes only the changed ones) are
-there so that a registry is never judged from part of it.
+``esper.blueprints.registry.BlueprintRegistry.register``); the blueprints of one topology in it
+are listed and sorted together, and their estimates all mean one width: the reference width,
+configured (``reference-dims``) or inferred here from the registry itself.  Members from files
+the user did not name (pre-commit passes only the changed ones) are there so that a registry is
+never judged, and a width never inferred, from part of it.
 """
 
 from __future__ import annotations
 
+import statistics
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from esper_lint.config import Config
+from esper_lint.expression import FormulaError, evaluate
 from esper_lint.model import Measurement, Site, Use
+from esper_lint.modules import package_dir
+
+MODEL_WIDTH = 16  # an inferred reference width is a multiple of this, as model widths are
+TOLERANCE = 0.05  # an estimate within 5% of the real count counts as meant for that width
+FEWEST = 2  # estimates that must agree on a width before it is inferred
+USE_RANK = ("sort key", "zero test", "comparison", "read")  # how much a read matters, most first
 
 
 @dataclass(frozen=True)
@@ -28,6 +38,30 @@ class Member:
         m = self.measurement
         return m if m is not None and m.failure is None and m.counts else None
 
+    @property
+    def label(self) -> str:
+        return self.site.blueprint.label
+
+    @property
+    def name(self) -> str:
+        return self.site.blueprint.name or "?"
+
+    def read_at(self, width: int) -> int | None:
+        """What the registry reads as this blueprint's estimate at ``width``, when known."""
+        estimate, m = self.site.estimate, self.measured
+        if estimate is None:
+            return None
+        if estimate.kind == "constant":
+            return estimate.value
+        if m is not None and estimate.kind == "callable":
+            return dict(m.estimate_values).get(width)
+        if m is not None and estimate.formula is not None:
+            try:
+                return evaluate(estimate.formula, {m.variable: width, **dict(m.params)})
+            except FormulaError:
+                return None
+        return None
+
 
 @dataclass(frozen=True)
 class Reference:
@@ -35,10 +69,11 @@ class Reference:
 
     widths: tuple[int, ...]
     source: Literal["configured", "inferred"]
-    note: str = ""
+    note: str = ""  # how it was inferred, e.g. "3 of 7 estimates within 1%"
 
     @property
     def width(self) -> int:
+        """The width a corrected value is written for (the first configured one)."""
         return self.widths[0]
 
 
@@ -48,7 +83,22 @@ class Registry:
     topology: str
     members: tuple[Member, ...]
     reference: Reference | None
-    uses: tuple[Use, ...] = ()  # where the project reads the estimate
+    why_no_reference: str = ""  # when there is none
+    uses: tuple[Use, ...] = ()  # where the project reads the estimate, most telling first
+
+    @property
+    def unmeasured(self) -> tuple[Member, ...]:
+        return tuple(m for m in self.members if m.measured is None)
+
+    def note(self) -> str | None:
+        """The run's one line about this topology's reference width, when it was not configured."""
+        if self.reference is not None and self.reference.source == "inferred":
+            return (f"{self.topology}: reference width {self.reference.width}, inferred: "
+                    f"{self.reference.note}; pin it with reference-dims")
+        if self.reference is None and self.why_no_reference:
+            return (f"{self.topology}: no reference width ({self.why_no_reference}); messages "
+                    "quote the closest width and fixes keep the values; set reference-dims")
+        return None
 
 
 def build(sites: Sequence[Site], measurements: Mapping[Site, Measurement], config: Config,
@@ -59,10 +109,92 @@ def build(sites: Sequence[Site], measurements: Mapping[Site, Measurement], confi
     for site in sites:
         key = (site.registry, site.blueprint.topology or "")
         groups.setdefault(key, []).append(Member(site, measurements.get(site), site in chosen))
-    return tuple(Registry(key, topology, tuple(members), _configured(config, topology), tuple(uses))
+    return tuple(_registry(key, topology, tuple(members), config, uses)
                  for (key, topology), members in sorted(groups.items()))
 
 
-def _configured(config: Config, topology: str) -> Reference | None:
-    widths = config.reference_widths(topology)
-    return Reference(widths, "configured") if widths else None
+def _registry(key: str, topology: str, members: tuple[Member, ...], config: Config,
+              uses: Sequence[Use]) -> Registry:
+    folders = homes(m.site for m in members)
+    mine = sorted((u for u in uses if any(u.path.is_relative_to(home) for home in folders)),
+                  key=lambda u: (USE_RANK.index(u.how) if u.how in USE_RANK else len(USE_RANK),
+                                 u.display, u.line))
+    configured = config.reference_widths(topology)
+    if configured:
+        return Registry(key, topology, members, Reference(configured, "configured"), uses=tuple(mine))
+    inferred = infer(members)
+    if isinstance(inferred, Reference):
+        return Registry(key, topology, members, inferred, uses=tuple(mine))
+    return Registry(key, topology, members, None, inferred, tuple(mine))
+
+
+# --- inferring the reference width -------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Score:
+    width: int
+    within: int  # estimates within TOLERANCE of the real count there
+    errors: tuple[float, ...]  # relative error of every estimate measured there
+
+    @property
+    def order(self) -> tuple[int, float, int]:
+        return (-self.within, statistics.median(self.errors), self.width)
+
+
+def infer(members: Sequence[Member]) -> Reference | str:
+    """The model width most of the constants are right at, with a clear margin; else why not.
+
+    Candidates are the measured multiples of 16; the one where the most constant estimates are
+    within 5% of their real counts wins, ties broken by the smaller median error.  It is taken
+    only when at least two estimates agree there and no other width has as many.
+    """
+    constants = [(m.site.estimate.value, m.measured) for m in members
+                 if m.site.estimate is not None and m.site.estimate.kind == "constant"
+                 and m.site.estimate.value is not None and m.measured is not None
+                 and len({count for _, count in m.measured.counts}) > 1]
+    if len(constants) < FEWEST:
+        return "" if not constants else "only one of its estimates is a constant that depends on the width"
+    widths = sorted({w for _, m in constants for w, _ in m.counts if w % MODEL_WIDTH == 0})
+    scores = sorted((s for w in widths if (s := _score(w, constants)) is not None), key=lambda s: s.order)
+    if not scores or scores[0].within < FEWEST:
+        return f"no multiple of {MODEL_WIDTH} where {FEWEST} or more estimates are within 5%"
+    best, rival = scores[0], scores[1] if len(scores) > 1 else None
+    if rival is not None and rival.within == best.within:
+        return (f"{best.width} and {rival.width} both have {best.within} estimates within 5%")
+    worst = max(e for e in best.errors if e <= TOLERANCE)
+    within = "exact" if worst == 0 else f"within {next(p for p in (0.1, 1, 5) if worst * 100 <= p):g}%"
+    return Reference((best.width,), "inferred", f"{best.within} of {len(constants)} estimates {within}")
+
+
+def _score(width: int, constants: Sequence[tuple[int | None, Measurement]]) -> _Score | None:
+    errors = []
+    for value, m in constants:
+        count = m.count_at(width)
+        if count and value is not None:
+            errors.append(abs(value - count) / count)
+    if not errors:
+        return None
+    return _Score(width, sum(e <= TOLERANCE for e in errors), tuple(errors))
+
+
+def notes(registries: Sequence[Registry], config: Config, *, measured: bool) -> tuple[str, ...]:
+    """The run's lines about the linted topologies: inferred or missing reference widths, and
+    registry orders (ESP004) that could not be judged because a blueprint was not measured."""
+    lines = []
+    for registry in registries:
+        if not any(m.linted for m in registry.members):
+            continue
+        if measured and (line := registry.note()):
+            lines.append(line)
+        judged = registry.reference is not None and len(registry.members) > 1
+        if measured and judged and registry.unmeasured and config.selection.enabled("ESP004"):
+            labels = ", ".join(m.label for m in registry.unmeasured)
+            lines.append(f"{registry.topology}: registry order (ESP004) not checked: {labels} "
+                         "could not be measured")
+    return tuple(lines)
+
+
+def homes(sites: Iterable[Site]) -> tuple[Path, ...]:
+    """The package folders holding ``sites``: where the rest of their registries would be."""
+    return tuple(sorted({package_dir(site.path) for site in sites}))

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from esper_lint.catalog import Invalid, Valid
 from esper_lint.config import Config
-from esper_lint.model import Edit, Finding, Fix, Formula, Measurement, Site
+from esper_lint.model import Edit, Estimate, Finding, Fix, Formula, Measurement, ReferenceSource, Site, Use
 from esper_lint.registries import Reference, Registry
 
 __all__ = ["Context", "Invalid", "Valid"]
@@ -35,8 +36,25 @@ class Context:
     def reference(self) -> Reference | None:
         return self.registry.reference if self.registry else None
 
+    @property
+    def uses(self) -> tuple[Use, ...]:
+        return self.registry.uses if self.registry else ()
 
-def finding(site: Site, code: str, message: str, ctx: Context, **extra: object) -> Finding:
+
+@dataclass(frozen=True)
+class At:
+    """The width a message quotes, and why that one."""
+
+    width: int
+    source: ReferenceSource
+
+    def closest_note(self, site: Site) -> str:
+        topology = site.blueprint.topology or "?"
+        return f", the closest width (no reference width for {topology})" if self.source == "closest" else ""
+
+
+def finding(site: Site, code: str, message: str, ctx: Context, at: At | None = None,
+            **extra: object) -> Finding:
     """A finding at the site's estimate (or its call), with the measured numbers attached."""
     span = site.estimate.span if site.estimate else site.call
     value = site.estimate.value if site.estimate else None
@@ -44,21 +62,25 @@ def finding(site: Site, code: str, message: str, ctx: Context, **extra: object) 
     base = Finding(code=code, path=site.display, span=span, message=message, file=site.path,
                    blueprint=site.blueprint, estimate=value, confirmed=m is not None)
     if m is not None:
-        reference = reference_width(site, ctx, m)
-        base = replace(base, counts=representative(m, reference), reference_dim=reference,
+        at = at or reference_at(ctx, m) or At(m.counts[0][0], "closest")
+        base = replace(base, counts=representative(m, at.width),
                        formula=m.formula.expr if m.formula else None)
+    if at is not None:
+        base = replace(base, reference_dim=at.width, reference_source=at.source)
     return replace(base, **extra)  # type: ignore[arg-type]
 
 
-def reference_width(site: Site, ctx: Context, m: Measurement, target: int | None = None) -> int:
-    """The topology's reference width, else where ``target`` (the estimate) is exact or closest."""
+def reference_at(ctx: Context, m: Measurement) -> At | None:
+    """The topology's reference width (configured or inferred) when it was measured there."""
     reference = ctx.reference
     if reference is not None and m.count_at(reference.width) is not None:
-        return reference.width
-    goal = target if target is not None else (site.estimate.value if site.estimate else None)
-    if goal is None:
-        return reference.width if reference else m.counts[0][0]
-    return min(m.counts, key=lambda wc: (abs(wc[1] - goal), wc[0]))[0]
+        return At(reference.width, reference.source)
+    return None
+
+
+def closest_at(m: Measurement, goal: int) -> At:
+    """Where the count is nearest ``goal`` (the narrowest such width)."""
+    return At(min(m.counts, key=lambda wc: (abs(wc[1] - goal), wc[0]))[0], "closest")
 
 
 def large_width(m: Measurement, reference: int) -> int:
@@ -74,14 +96,18 @@ def representative(m: Measurement, reference: int) -> tuple[tuple[int, int], ...
 
 
 def error_phrase(estimate: int, actual: int) -> str:
-    """``22% low`` / ``35% high`` / ``exact``, as the estimate compares with the actual count."""
+    """``22% low``, ``35% high``, ``32x low`` (beyond 100%) or ``exact``, against the actual count."""
     if estimate == actual:
         return "exact"
-    if actual == 0:
-        return f"{estimate:,} too high"
+    side = "low" if estimate < actual else "high"
+    if min(estimate, actual) <= 0:
+        return f"{abs(actual - estimate):,} too {side}"
+    ratio = max(estimate, actual) / min(estimate, actual)
+    if ratio >= 2:
+        return f"{ratio:.0f}x {side}" if ratio >= 10 else f"{ratio:.2g}x {side}"
     percent = abs(estimate - actual) * 100 / actual
     shown = f"{percent:.0f}" if percent >= 1 else f"{percent:.1g}"
-    return f"{shown}% {'low' if estimate < actual else 'high'}"
+    return f"{shown}% {side}"
 
 
 def ratio_phrase(actual: int, estimate: int) -> str:
@@ -103,6 +129,37 @@ def actual_phrase(m: Measurement, estimate: int, reference: int) -> str:
     return f"actual = {m.formula.expr} ({at}){domain}"
 
 
+def mismatch_phrase(claims: Mapping[int, int], m: Measurement, ctx: Context,
+                    verb: str) -> tuple[str, At] | None:
+    """How claimed counts (a formula's, a callable's) differ from the real ones, at the reference
+    width first; None when they never do."""
+    wrong = [(w, c) for w, c in m.counts if w in claims and claims[w] != c]
+    if not wrong:
+        return None
+    at = reference_at(ctx, m)
+    if at is not None and claims.get(at.width, m.count_at(at.width)) != m.count_at(at.width):
+        actual, claimed = m.count_at(at.width) or 0, claims[at.width]
+        where = f"{error_phrase(claimed, actual)} at {m.variable}={at.width}"
+    else:
+        width, actual = wrong[0]
+        claimed = claims[width]
+        exact = f"exact at {m.variable}={at.width} but " if at is not None else ""
+        at = at or At(width, "closest")
+        where = f"{exact}wrong at {m.variable}={width} ({error_phrase(claimed, actual)})"
+    return f"{where}: {verb} {claimed:,}, actual {actual:,}", at
+
+
+def uses_phrase(ctx: Context) -> str:
+    """``; read as a sort key at registry.py:43 (and 2 more places)``: why the value matters."""
+    uses = ctx.uses
+    if not uses:
+        return ""
+    first = uses[0]
+    how = "read" if first.how == "read" else f"read as a {first.how}"
+    more = f" (and {len(uses) - 1} more place{'s' if len(uses) > 2 else ''})" if len(uses) > 1 else ""
+    return f"; {how} at {first.display}:{first.line}{more}"
+
+
 def formula_env(m: Measurement, width: int) -> dict[str, int]:
     return {m.variable: width, **dict(m.params)}
 
@@ -110,30 +167,85 @@ def formula_env(m: Measurement, width: int) -> dict[str, int]:
 # --- fixes: each alternative is the exact edits it makes ---------------------------------------
 
 
+def estimate_fixes(site: Site, m: Measurement, ctx: Context, *, prefer_callable: bool) -> tuple[Fix, ...]:
+    """The fixes of a constant estimate, preferred first.
+
+    Where the registry takes callables and ``prefer_callable``: the verified callable (safe).
+    Where it may not: the callable (unsafe), then the safe alternative, the exact count at the
+    reference width and the verified formula as its ``# formula:`` comment.
+    """
+    written = value_fix(site, m, ctx)
+    if m.formula is None or site.estimate is None:
+        return written
+    if ctx.accepts_callables:
+        return callable_fix(site, m.formula, safe=True) if prefer_callable else written
+    unsafe = callable_fix(site, m.formula, safe=False)
+    return (*unsafe, *(replace(fix, title=f"Safe alternative: {fix.title[0].lower()}{fix.title[1:]}")
+                       for fix in written))
+
+
 def callable_fix(site: Site, formula: Formula, safe: bool) -> tuple[Fix, ...]:
-    """The verified callable in place of the estimate; where that is not ``safe`` (the registry
-    may not take callables), the formula comment as the safe alternative."""
+    """The verified callable in place of the estimate (and in its ``# formula:`` comment, if any).
+
+    Not ``safe`` where the registry may not take callables: code that sorts or compares the
+    estimates as ints would break.
+    """
     if site.estimate is None:
         return ()
     new = formula.as_lambda()
-    edit = Edit(site.estimate.span, new)
+    edits = [Edit(site.estimate.span, new)]
+    documented = site.estimate.formula_span is not None and site.estimate.formula != formula.expr
+    if documented and site.estimate.formula_span is not None:
+        edits.append(Edit(site.estimate.formula_span, formula.expr))
+    after = formula.expr if site.estimate.formula is not None else None
     if safe:
-        return (Fix("safe", f"Replace the estimate with `{new}`", (edit,), new),)
-    unsafe = Fix("unsafe", f"Unsafe fix: replace the estimate with `{new}` ({UNSAFE_REASON})",
-                 (edit,), new)
-    return (unsafe, *comment_fix(site, formula, "Safe alternative: write"))
+        return (Fix("safe", f"Replace the estimate with `{new}`", tuple(edits), new, after),)
+    return (Fix("unsafe", f"Unsafe fix: replace the estimate with `{new}` ({UNSAFE_REASON})",
+                tuple(edits), new, after),)
 
 
-def comment_fix(site: Site, formula: Formula, title: str = "Write") -> tuple[Fix, ...]:
-    """Document the verified formula: rewrite the ``# formula:`` comment there is, or add one."""
+def value_fix(site: Site, m: Measurement, ctx: Context) -> tuple[Fix, ...]:
+    """The exact count at the reference width as the value, the verified formula as its comment.
+
+    Without a reference width the value stays (the title says why); without a formula only the
+    value is corrected.  Empty when there is nothing to write.
+    """
     estimate = site.estimate
     if estimate is None:
         return ()
-    comment = f"# formula: {formula.expr}"
+    at = reference_at(ctx, m)
+    count = m.count_at(at.width) if at is not None else None
+    value = None if count is None or count == estimate.value else _int_text(count, estimate.source)
+    comment = _comment_edit(estimate, m.formula.expr) if m.formula else None
+    expr = m.formula.expr if m.formula and comment is not None else None
+    edits = [*([Edit(estimate.span, value)] if value else []), *([comment] if comment else [])]
+    if not edits:
+        return ()
+    return (Fix("safe", _value_title(site, m, at, value, expr), tuple(edits),
+                value or estimate.source, expr),)
+
+
+def _value_title(site: Site, m: Measurement, at: At | None, value: str | None, expr: str | None) -> str:
+    comment = f"`# formula: {expr}`"
+    if value is not None and at is not None:
+        count = f"`{value}` (the count at {m.variable}={at.width})"
+        return f"Write {count} and {comment}" if expr else f"Write {count}; no exact formula documents it"
+    if at is None:
+        topology = site.blueprint.topology or "?"
+        return (f"Write {comment}; the value stays as it is: no reference width for {topology} "
+                "(set reference-dims to correct it too)")
+    return f"Write {comment}"
+
+
+def _comment_edit(estimate: Estimate, expr: str) -> Edit | None:
+    """Document ``expr``: rewrite the ``# formula:`` comment there is, or add one where it fits."""
     if estimate.formula_span is not None:
-        edit = Edit(estimate.formula_span, formula.expr)
-    elif estimate.slot is not None:
-        edit = estimate.slot.edit(comment)
-    else:
-        return ()  # the lines end inside a string or a backslash continuation
-    return (Fix("safe", f"{title} `{comment}`", (edit,), estimate.source, formula.expr),)
+        return Edit(estimate.formula_span, expr) if estimate.formula != expr else None
+    if estimate.slot is not None:
+        return estimate.slot.edit(f"# formula: {expr}")
+    return None  # the lines end inside a string or a backslash continuation
+
+
+def _int_text(count: int, written: str) -> str:
+    """``count`` as an int literal, grouped with underscores where the original was."""
+    return f"{count:_}" if "_" in written else str(count)

@@ -3,14 +3,19 @@
 ## What it does
 Finds blueprint registrations whose `param_estimate` is an integer constant (`100`, `4_800`,
 `64 * 64 * 9 + 64`, or a module-level name bound once to such a value) with no
-`# formula: <expression>` comment on the argument's line or the line above it.
+`# formula: <expression>` comment belonging to the registration: on the estimate's lines, the
+line above it, or after the call on the line it ends.
 
-With the dynamic pass (the default), esper-lint builds the factory's module at every width from
-1 to 256 and at a spread up to 65,536, and counts its parameters. The finding is *confirmed*
-when the count changes with width or differs from the constant, and it then states the error at
-the reference width, the count at a large width and the exact formula, verified at every
-sampled width. A constant that equals the count at every width (an identity seed's `0`) is
-cleared. Without the dynamic pass the finding is reported unconfirmed.
+With the dynamic pass (the default), esper-lint builds the factory's module on PyTorch's meta
+device at every width from 1 to 256 and at a spread up to 65,536, and counts its parameters.
+The finding is *confirmed* when the count changes with width or differs from the constant. It
+then states the error at the topology's reference width — the width its estimates mean,
+configured with `reference-dims` or inferred from the registry (see ESP004) — the count at a
+large width, the exact formula, verified at every sampled width, and where the project reads
+the estimate (a sort key, a `== 0` test). Without a reference width it quotes the width where
+the constant is closest, and says so. Errors beyond 100% read as ratios (`4.3x high`). A
+constant that equals the count at every width (an identity seed's `0`) is cleared. Without the
+dynamic pass the finding is reported unconfirmed.
 
 ## Why is this bad?
 The registry sorts and compares blueprints by their estimates. A constant is right for one
@@ -24,11 +29,11 @@ def create_norm_seed(dim: int) -> nn.Module:
     return GroupNormSeed(dim)
 ```
 
-Use instead:
+Use instead, when the registry takes callables:
 ```python
 @BlueprintRegistry.register("norm", "cnn", param_estimate=lambda dim: 2*dim + 1)
 ```
-or, when the registry only takes integers:
+or, when it takes only integers (the exact count at the reference width, 64, and its formula):
 ```python
 @BlueprintRegistry.register("norm", "cnn", param_estimate=129)  # formula: 2*dim + 1
 ```
@@ -36,9 +41,13 @@ or, when the registry only takes integers:
 ## Fix safety
 Turning the constant into `lambda dim: <formula>` is safe only when the register function
 accepts callables (its estimate parameter is annotated `Callable`, or `callable-estimates =
-true` in the configuration); otherwise it is unsafe and needs `--unsafe-fixes`, and plain
-`--fix` adds the verified formula as a `# formula:` comment instead. Both use only formulas
-verified against real parameter counts.
+true` in the configuration). Otherwise it is unsafe and needs `--unsafe-fixes` (code that sorts
+or compares the estimates as ints would break), and it is offered only when every int estimate
+of the topology converts with it, so a registry never holds a mix. Plain `--fix` then writes
+the exact count at the reference width as the value and the verified formula as its
+`# formula:` comment: the number is right where it is read, and ESP005 keeps it consistent.
+Without a reference width the value stays and only the comment is written (the fix title says
+why). Every number written was measured, every formula verified.
 '''
 
 from __future__ import annotations
@@ -51,10 +60,12 @@ from esper_lint.rulekit import (
     Invalid,
     Valid,
     actual_phrase,
-    callable_fix,
+    closest_at,
     error_phrase,
+    estimate_fixes,
     finding,
-    reference_width,
+    reference_at,
+    uses_phrase,
 )
 
 CODE = "ESP001"
@@ -114,7 +125,7 @@ from torch import nn
 from registry import int_registry
 BlueprintRegistry = int_registry()
 
-@BlueprintRegistry.register("norm", "cnn", param_estimate=100)  # formula: 2*dim
+@BlueprintRegistry.register("norm", "cnn", param_estimate=128)  # formula: 2*dim
 def create_norm_seed(dim: int) -> nn.Module:
     return nn.GroupNorm(1, dim)
 '''),
@@ -154,15 +165,17 @@ def check(site: Site, ctx: Context) -> Iterator[Finding]:
     label = f"param_estimate={estimate.source} for {site.blueprint.label}"
     if m is None:
         yield finding(site, CODE, f"{label} is a constant without a documented formula; pass a "
-                      "callable of the width or add `# formula: <expression>`", ctx)
+                      f"callable of the width or add `# formula: <expression>`{uses_phrase(ctx)}", ctx,
+                      used_by=ctx.uses)
         return
     if all(count == estimate.value for _, count in m.counts):
         return
-    ref = reference_width(site, ctx, m)
-    actual = m.count_at(ref) or 0
+    at = reference_at(ctx, m) or closest_at(m, estimate.value)
+    actual = m.count_at(at.width) or 0
     error = error_phrase(estimate.value, actual)
-    where = f"exact only at {m.variable}={ref}" if error == "exact" else \
-        f"{error} at {m.variable}={ref} (actual {actual:,})"
-    message = f"{label} is {where}; {actual_phrase(m, estimate.value, ref)}"
-    yield finding(site, CODE, message, ctx,
-                  fixes=callable_fix(site, m.formula, ctx.accepts_callables) if m.formula else ())
+    where = f"exact only at {m.variable}={at.width}" if error == "exact" else \
+        f"{error} at {m.variable}={at.width} (actual {actual:,})"
+    message = (f"{label} is {where}{at.closest_note(site)}; {actual_phrase(m, estimate.value, at.width)}"
+               f"{uses_phrase(ctx)}")
+    yield finding(site, CODE, message, ctx, at, used_by=ctx.uses,
+                  fixes=estimate_fixes(site, m, ctx, prefer_callable=True))

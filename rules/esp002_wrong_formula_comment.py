@@ -4,8 +4,10 @@
 Checks the `# formula: <expression>` comment documenting a `param_estimate`. Statically, the
 expression must be in the formula language (integers, names, `+ - * // % **`, `max`, `min`,
 `abs`). With the dynamic pass, its names must be the factory's width parameter and integer
-keyword parameters, and it must equal the real parameter count at every sampled width; the
-finding names the first width where it does not.
+keyword parameters, and it must equal the real parameter count at every sampled width. The
+finding quotes the error at the topology's reference width (configured with `reference-dims`
+or inferred, see ESP004); where the formula is right there but wrong elsewhere, it names the
+first such width.
 
 ## Why is this bad?
 A formula comment is what readers and reviewers trust instead of the constant. A wrong one is
@@ -18,14 +20,16 @@ def create_norm_seed(dim: int) -> nn.Module:
     return GroupNormSeed(dim)  # 2*dim + 1 parameters
 ```
 
-Use instead:
+Use instead (the reference width is 64):
 ```python
 @BlueprintRegistry.register("norm", "cnn", param_estimate=129)  # formula: 2*dim + 1
 ```
 
 ## Fix safety
-The fix replaces the comment's expression with the formula the dynamic pass verified at every
-sampled width. It only touches a comment, so it is always safe.
+The fix writes the formula the dynamic pass verified at every sampled width into the comment,
+and the exact count at the reference width as the value when it differs: both stay ints, so
+it is safe. Where the registry may not take callables, `--unsafe-fixes` instead turns the
+estimate into the verified callable, together with every other int estimate of the topology.
 '''
 
 from __future__ import annotations
@@ -34,7 +38,15 @@ from collections.abc import Iterator
 
 from esper_lint.expression import FormulaError, evaluate, free_names
 from esper_lint.model import Finding, Site
-from esper_lint.rulekit import Context, Invalid, Valid, comment_fix, error_phrase, finding, formula_env
+from esper_lint.rulekit import (
+    Context,
+    Invalid,
+    Valid,
+    estimate_fixes,
+    finding,
+    formula_env,
+    mismatch_phrase,
+)
 
 CODE = "ESP002"
 NAME = "wrong-formula-comment"
@@ -61,12 +73,13 @@ BlueprintRegistry = int_registry()
 @BlueprintRegistry.register("norm", "cnn", param_estimate=129)  # formula: 2*dim + 1
 def create_norm_seed(dim: int) -> nn.Module:
     return nn.GroupNorm(1, dim)
-''', message="documented formula `2*dim + 1` for cnn:norm is wrong", fixed='''
+''', message="documented formula `2*dim + 1` for cnn:norm is 0.8% high at dim=64: gives 129, actual 128",
+            fixed='''
 from torch import nn
 from registry import int_registry
 BlueprintRegistry = int_registry()
 
-@BlueprintRegistry.register("norm", "cnn", param_estimate=129)  # formula: 2*dim
+@BlueprintRegistry.register("norm", "cnn", param_estimate=128)  # formula: 2*dim
 def create_norm_seed(dim: int) -> nn.Module:
     return nn.GroupNorm(1, dim)
 '''),
@@ -98,21 +111,18 @@ def check(site: Site, ctx: Context) -> Iterator[Finding]:
         return
     m = ctx.measured
     label = f"documented formula `{documented}` for {site.blueprint.label}"
-    fixes = comment_fix(site, m.formula) if m and m.formula else ()
+    fixes = estimate_fixes(site, m, ctx, prefer_callable=False) if m and m.formula else ()
     try:
         free_names(documented)  # statically, only the form: the width may be `channels`, not `dim`
-        if m is not None:
-            evaluate(documented, formula_env(m, m.counts[0][0]))
+        claims = {w: evaluate(documented, formula_env(m, w)) for w, _ in m.counts} if m else {}
     except FormulaError as error:
         yield finding(site, CODE, f"{label} cannot be evaluated: {error}", ctx, fixes=fixes)
         return
     if m is None:
         return
-    for width, actual in m.counts:
-        claimed = evaluate(documented, formula_env(m, width))
-        if claimed != actual:
-            verified = f"; actual = {m.formula.expr}" if m.formula else ""
-            yield finding(site, CODE, f"{label} is wrong at {m.variable}={width}: gives "
-                          f"{claimed:,}, actual {actual:,} ({error_phrase(claimed, actual)})"
-                          f"{verified}", ctx, fixes=fixes)
-            return
+    found = mismatch_phrase(claims, m, ctx, "gives")
+    if found is not None:
+        phrase, at = found
+        verified = f"; actual = {m.formula.expr}" if m.formula else ""
+        yield finding(site, CODE, f"{label} is {phrase}{at.closest_note(site)}{verified}", ctx, at,
+                      fixes=fixes)

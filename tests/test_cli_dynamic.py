@@ -39,7 +39,7 @@ def test_demo_findings_carry_verified_numbers() -> None:
     done = _esper_lint("--format", "json", ".", cwd=FIXTURES / "demo")
     findings = json.loads(done.stdout)
     norm = next(f for f in findings if f["blueprint"]["name"] == "norm")
-    assert norm["confirmed"] and norm["reference_dim"] == 64
+    assert norm["confirmed"] and (norm["reference_dim"], norm["reference_source"]) == (64, "configured")
     assert "22% low at dim=64 (actual 129)" in norm["message"]
     from esper_lint.expression import evaluate
 
@@ -48,4 +48,4 @@ def test_demo_findings_carry_verified_numbers() -> None:
             if finding["formula"]:
                 assert evaluate(finding["formula"], {"dim": int(width), "rank": 8, "expansion": 4,
                                                      "reduction": 16}) == count
-    assert {f["code"] for f in findings} == {"ESP001", "ESP002", "ESP003"}
+    assert {f["code"] for f in findings} == {"ESP001", "ESP002", "ESP003", "ESP004"}

@@ -15,6 +15,8 @@ class Report:
     fixed: int = 0  # fixes applied by --fix
     unsafe_hidden: int = 0  # fixes that need --unsafe-fixes
     warnings: tuple[str, ...] = ()  # run-level warnings, e.g. why the dynamic pass was skipped
+    notes: tuple[str, ...] = ()  # once per run: reference widths inferred, checks skipped
+    reference_dims: tuple[tuple[str, tuple[int, ...], str], ...] = ()  # (topology, widths, source)
     fix_mode: bool = False  # --fix or --diff was given
 
 

@@ -29,6 +29,15 @@ def fix_dict(finding: Finding) -> dict[str, str | None] | None:
             "comment": f"# formula: {formula}" if formula is not None else None}
 
 
+def fixes_list(finding: Finding) -> list[dict[str, Any]]:
+    """Every alternative, preferred first, with its exact edits (ruff's ``fix.edits``)."""
+    return [{"applicability": fix.applicability, "title": fix.title, "replacement": fix.estimate,
+             "comment": f"# formula: {fix.formula}" if fix.formula is not None else None,
+             "edits": [{"line": e.span.line, "column": e.span.column, "end_line": e.span.end_line,
+                        "end_column": e.span.end_column, "content": e.new_text} for e in fix.edits]}
+            for fix in finding.fixes]
+
+
 def as_dict(finding: Finding) -> dict[str, Any]:
     s = finding.span
     return {
@@ -47,6 +56,9 @@ def as_dict(finding: Finding) -> dict[str, Any]:
         "confirmed": finding.confirmed,
         "counts": counts_dict(finding),
         "reference_dim": finding.reference_dim,
+        "reference_source": finding.reference_source,
+        "used_by": [{"path": u.display, "line": u.line, "how": u.how} for u in finding.used_by],
+        "fixes": fixes_list(finding),
     }
 
 

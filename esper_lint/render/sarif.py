@@ -65,6 +65,7 @@ def properties(finding: Finding) -> Json:
         "formula": finding.formula,
         "counts": counts_dict(finding),
         "referenceDim": finding.reference_dim,
+        "referenceSource": finding.reference_source,
         "confirmed": finding.confirmed,
         "fixApplicability": finding.fixes[0].applicability if finding.fixes else None,
     }
@@ -100,6 +101,11 @@ def log(report: Report) -> Json:
         "columnKind": "unicodeCodePoints",
         "results": [result(f, index) for f in report.findings],
     }
+    if report.reference_dims or report.notes:
+        run["properties"] = {
+            "referenceDims": {topology: {"widths": list(widths), "source": source}
+                              for topology, widths, source in report.reference_dims},
+            "notes": list(report.notes)}
     return {"$schema": SCHEMA, "version": "2.1.0", "runs": [run]}
 
 

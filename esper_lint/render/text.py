@@ -22,9 +22,9 @@ def summary(report: Report) -> str:
     if report.fixed:
         parts.append(f"Fixed {_plural(report.fixed, 'finding')}.")
     if report.unsafe_hidden:
-        parts.append(f"{_plural(report.unsafe_hidden, 'constant')} got a `# formula:` comment; "
-                     "--unsafe-fixes would turn them into callables, which the register function "
-                     "is not known to accept.")
+        parts.append(f"{_plural(report.unsafe_hidden, 'estimate')} stayed ints, documented with a "
+                     "`# formula:` comment; --unsafe-fixes would turn them into callables, which the "
+                     "register function is not known to accept.")
     if report.findings:
         parts.append(f"Found {_plural(len(report.findings), 'finding')}{_fix_note(report)}.")
     elif not report.fixed:
@@ -39,14 +39,14 @@ def _fix_note(report: Report) -> str:
     unsafe = sum(1 for f in report.findings if f.fixes and f.fixes[0].applicability == "unsafe")
     notes = [f"{count} fixable with --fix"] if count else []
     if unsafe:
-        notes.append(f"{unsafe} of them as `# formula:` comments unless --unsafe-fixes turns the "
-                     "constants into callables")
+        notes.append(f"{unsafe} of them as ints with a `# formula:` comment unless --unsafe-fixes "
+                     "turns them into callables")
     return f" ({'; '.join(notes)})" if notes else ""
 
 
 def render(report: Report) -> str:
     lines = [line(f) for f in report.findings]
-    return "\n".join([*lines, summary(report)]) + "\n"
+    return "\n".join([*lines, *report.notes, summary(report)]) + "\n"
 
 
 def _plural(count: int, noun: str) -> str:
