@@ -9,17 +9,15 @@ torch nor starts the worker.
 from __future__ import annotations
 
 import hashlib
-import os
-import pickle
+import json
 import sys
-import tempfile
 from collections.abc import Iterable
-from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 from typing import Any
 
 from esper_lint import __version__
+from esper_lint.atomic import write_atomically
 
 CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -49,42 +47,43 @@ def make_key(*parts: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-@dataclass(frozen=True)
-class _Entry:
-    dependencies: tuple[tuple[str, str | None], ...]  # (path, sha256 of its content)
-    value: Any
-
-
 class Cache:
-    """``folder`` of pickled entries; ``None`` turns the cache off."""
+    """``folder`` of JSON entries, one per key; ``None`` turns the cache off.
+
+    An entry is the worker's protocol lines for one module and the digests of the files its
+    import loaded. Anything unreadable or malformed is a miss, never an error: the module is
+    measured again and the entry replaced. (JSON, not pickle: reading a cache runs no code.)
+    """
 
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
 
-    def load(self, key: str) -> Any | None:
+    def load(self, key: str) -> list[str] | None:
         if self.folder is None:
             return None
         try:
-            entry = pickle.loads((self.folder / key).read_bytes())
-        except (OSError, pickle.UnpicklingError, EOFError, AttributeError, ImportError, TypeError):
+            entry = json.loads((self.folder / key).read_bytes())
+        except (OSError, ValueError, RecursionError):
             return None
-        if not isinstance(entry, _Entry) or not self._fresh(entry.dependencies):
+        if not _well_formed(entry) or not self._fresh(entry["dependencies"]):
             return None
-        return entry.value
+        lines: list[str] = entry["lines"]
+        return lines
 
-    def store(self, key: str, dependencies: Iterable[Path], value: Any) -> None:
+    def store(self, key: str, dependencies: Iterable[Path], lines: Iterable[bytes]) -> None:
         if self.folder is None:
             return
-        digests = tuple((str(p), file_digest(p)) for p in sorted(set(dependencies)))
+        digests = [[str(p), file_digest(p)] for p in sorted(set(dependencies))]
+        entry = {"dependencies": digests, "lines": [line.decode() for line in lines]}
         try:
             self._prepare()
-            self._write(self.folder / key, pickle.dumps(_Entry(digests, value)))
+            write_atomically(self.folder / key, json.dumps(entry).encode())
         except OSError:
             pass  # a cache that cannot be written is only a slower run
 
     @staticmethod
-    def _fresh(dependencies: Iterable[tuple[str, str | None]]) -> bool:
-        return all(file_digest(Path(path)) == digest for path, digest in dependencies)
+    def _fresh(dependencies: Iterable[list[str | None]]) -> bool:
+        return all(file_digest(Path(str(path))) == digest for path, digest in dependencies)
 
     def _prepare(self) -> None:
         assert self.folder is not None
@@ -93,10 +92,12 @@ class Cache:
             if not (self.folder / name).exists():
                 (self.folder / name).write_text(text)
 
-    @staticmethod
-    def _write(target: Path, data: bytes) -> None:
-        handle, temporary = tempfile.mkstemp(dir=target.parent, prefix=".tmp-")
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(data)
-        os.replace(temporary, target)
 
+def _well_formed(entry: Any) -> bool:
+    if not isinstance(entry, dict) or set(entry) != {"dependencies", "lines"}:
+        return False
+    dependencies, lines = entry["dependencies"], entry["lines"]
+    return (isinstance(dependencies, list) and isinstance(lines, list)
+            and all(isinstance(line, str) for line in lines)
+            and all(isinstance(d, list) and len(d) == 2 and isinstance(d[0], str)
+                    and isinstance(d[1], str | None) for d in dependencies))

@@ -359,7 +359,7 @@ def measure(sites: Sequence[Site], config: Config, *, progress: bool = False) ->
 def _recall(cache: Cache, key: str) -> list[ItemResult] | None:
     """A module's cached results, kept as the worker's lines: None unless all still decode."""
     lines = cache.load(key)
-    if not isinstance(lines, list):
+    if lines is None:
         return None
     try:
         return [expect(decode(line), ItemResult) for line in lines]

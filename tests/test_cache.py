@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 from pathlib import Path
 
@@ -45,3 +46,17 @@ def test_a_changed_file_is_measured_again(demo: Path, monkeypatch: pytest.Monkey
 def test_no_cache_writes_nothing(demo: Path) -> None:
     run_json("--no-cache", ".", cwd=demo)
     assert not (demo / ".esper-lint-cache").exists()
+
+
+@pytest.mark.parametrize("garbage", [
+    b"", b"\x80\x03}q\x00.", b"[1, 2]", b'{"dependencies": [], "lines": [1]}',
+    b'{"dependencies": [], "lines": ["{\\"event\\": \\"done\\"}"]}'])
+def test_a_damaged_entry_is_a_miss_and_is_replaced(demo: Path, garbage: bytes) -> None:
+    _, findings = run_json(".", cwd=demo)
+    entries = [p for p in (demo / ".esper-lint-cache").iterdir() if p.name[0] not in ".C"]
+    assert entries and all(json.loads(p.read_bytes())["lines"] for p in entries)  # JSON, not pickle
+    for entry in entries:
+        entry.write_bytes(garbage)
+    result, again = run_json(".", cwd=demo)
+    assert (result.exit_code, again) == (1, findings)  # measured again, same numbers
+    assert all(p.read_bytes() != garbage for p in entries)
