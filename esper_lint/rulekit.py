@@ -5,12 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
-from esper_lint.catalog import Invalid, Valid
 from esper_lint.config import Config
 from esper_lint.model import Edit, Estimate, Finding, Fix, Formula, Measurement, ReferenceSource, Site, Use
 from esper_lint.registries import Reference, Registry
-
-__all__ = ["Context", "Invalid", "Valid"]
 
 REPRESENTATIVE_WIDTHS = (1, 16, 64, 128, 256, 512, 1024, 4096, 65536)
 UNSAFE_REASON = (
@@ -194,10 +191,10 @@ def callable_fix(site: Site, formula: Formula, safe: bool) -> tuple[Fix, ...]:
         return ()
     new = formula.as_lambda()
     edits = [Edit(site.estimate.span, new)]
-    documented = site.estimate.formula_span is not None and site.estimate.formula != formula.expr
-    if documented and site.estimate.formula_span is not None:
-        edits.append(Edit(site.estimate.formula_span, formula.expr))
-    after = formula.expr if site.estimate.formula is not None else None
+    documented = site.estimate.formula is not None
+    if documented and (comment := _comment_edit(site.estimate, formula.expr)) is not None:
+        edits.append(comment)  # a documented formula is kept right next to the callable
+    after = formula.expr if documented else None
     if safe:
         return (Fix("safe", f"Replace the estimate with `{new}`", tuple(edits), new, after),)
     return (Fix("unsafe", f"Unsafe fix: replace the estimate with `{new}` ({UNSAFE_REASON})",
@@ -226,15 +223,14 @@ def value_fix(site: Site, m: Measurement, ctx: Context) -> tuple[Fix, ...]:
 
 
 def _value_title(site: Site, m: Measurement, at: At | None, value: str | None, expr: str | None) -> str:
-    comment = f"`# formula: {expr}`"
-    if value is not None and at is not None:
-        count = f"`{value}` (the count at {m.variable}={at.width})"
-        return f"Write {count} and {comment}" if expr else f"Write {count}; no exact formula documents it"
+    written = [f"`{value}` (the count at {m.variable}={at.width})" if value and at else "",
+               f"`# formula: {expr}`" if expr else ""]
+    title = "Write " + " and ".join(part for part in written if part)
     if at is None:
         topology = site.blueprint.topology or "?"
-        return (f"Write {comment}; the value stays as it is: no reference width for {topology} "
-                "(set reference-dims to correct it too)")
-    return f"Write {comment}"
+        return f"{title}; the value stays as it is: no reference width for {topology} " \
+               "(set reference-dims to correct it too)"
+    return title if m.formula else f"{title}; no exact formula was found to document"
 
 
 def _comment_edit(estimate: Estimate, expr: str) -> Edit | None:

@@ -331,13 +331,27 @@ class _Owners:
         self.text = text
         self.calls = [(f.call_range, where.position(f.call_range[0])[0],
                        where.position(f.call_range[1])[0]) for f in found]
-        self.comments = [self._comment(offset, value) for offset, value in collector.comments]
+        self.by_line: dict[int, list[_Comment]] = {}
+        for offset, value in collector.comments:
+            comment = self._comment(offset, value)
+            self.by_line.setdefault(comment.line, []).append(comment)
         self.closed = {where.position(offset)[0] for offset in collector.newlines}
+        self.formulas = [self._formula(c) for cs in self.by_line.values() for c in cs
+                         if "ormula" in c.text]
 
     def _comment(self, offset: int, value: str) -> _Comment:
         line = self.where.position(offset)[0]
         before = self.text[self.where.starts[line - 1]:offset]
         return _Comment(offset, value, line, not before.strip())
+
+    def _formula(self, comment: _Comment) -> tuple[int | None, _Comment, str, Span] | None:
+        """(owner, comment, expression, its span) of a ``# formula:`` comment."""
+        match = FORMULA_COMMENT.search(comment.text)
+        if match is None or not match.group("expr"):
+            return None
+        start = comment.offset + match.start("expr")
+        span = self.where.span(start, start + len(match.group("expr")))
+        return self.owner(comment.offset, comment.line, comment.own_line), comment, match.group("expr"), span
 
     def owner(self, offset: int, line: int, own_line: bool) -> int | None:
         inside = [i for i, ((start, end), _, _) in enumerate(self.calls) if start <= offset < end]
@@ -348,27 +362,21 @@ class _Owners:
         ending = [i for i, ((_, end), _, last) in enumerate(self.calls) if last == line and end <= offset]
         return max(ending, key=lambda i: self.calls[i][0][1]) if ending else None
 
-    def on_line(self, line: int) -> list[_Comment]:
-        return [c for c in self.comments if c.line == line]
-
     def formula(self, index: int, estimate: Span) -> tuple[str, Span] | None:
         """The ``# formula:`` comment of registration ``index``: nearest the estimate first."""
         preferred = [estimate.end_line, estimate.line, estimate.line - 1]
-        found = []
-        for comment in self.comments:
-            match = FORMULA_COMMENT.search(comment.text)
-            if match and match.group("expr") and self.owner(comment.offset, comment.line,
-                                                            comment.own_line) == index:
-                rank = preferred.index(comment.line) if comment.line in preferred else len(preferred)
-                expr = match.group("expr")
-                start = comment.offset + match.start("expr")
-                found.append((rank, comment.offset, (expr, self.where.span(start, start + len(expr)))))
-        return min(found)[2] if found else None
+
+        def rank(line: int) -> int:
+            return preferred.index(line) if line in preferred else len(preferred)
+
+        mine = [(rank(c.line), c.offset, expr, span) for f in self.formulas if f is not None
+                for owner, c, expr, span in [f] if owner == index]
+        return min(mine)[2:] if mine else None
 
     def noqa(self, lines: set[int]) -> frozenset[str]:
         codes: set[str] = set()
-        for comment in self.comments:
-            if comment.line in lines:
+        for line in lines:
+            for comment in self.by_line.get(line, ()):
                 for match in NOQA.finditer(comment.text):
                     listed = match.group("codes")
                     codes |= set(re.split(r"[,\s]+", listed.upper())) if listed else {"ALL"}
@@ -378,7 +386,7 @@ class _Owners:
         """Where a new ``# formula:`` comment reads as registration ``index``'s, or None."""
         last = estimate.end_line
         if last in self.closed:
-            comments = self.on_line(last)
+            comments = self.by_line.get(last, [])
             if comments and not STAYS_FIRST.match(comments[0].text):
                 at, before, after = comments[0].offset, "", "  "
             else:

@@ -54,11 +54,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from esper_lint.catalog import Invalid, Valid
 from esper_lint.model import Finding, Site
 from esper_lint.rulekit import (
     Context,
-    Invalid,
-    Valid,
     actual_phrase,
     closest_at,
     error_phrase,

@@ -32,8 +32,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from esper_lint.catalog import Invalid, Valid
 from esper_lint.model import Finding, Site
-from esper_lint.rulekit import Context, Invalid, Valid, callable_fix, finding, mismatch_phrase
+from esper_lint.rulekit import Context, callable_fix, finding, mismatch_phrase
 
 CODE = "ESP003"
 NAME = "wrong-callable-estimate"

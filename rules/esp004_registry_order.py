@@ -53,9 +53,10 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
+from esper_lint.catalog import Invalid, Valid
 from esper_lint.model import Finding
 from esper_lint.registries import Member, Registry
-from esper_lint.rulekit import At, Context, Invalid, Valid, finding, uses_phrase
+from esper_lint.rulekit import At, Context, finding, uses_phrase
 
 CODE = "ESP004"
 NAME = "registry-order"

@@ -41,9 +41,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
+from esper_lint.catalog import Invalid, Valid
 from esper_lint.expression import FormulaError, evaluate, free_names
 from esper_lint.model import Finding, Site
-from esper_lint.rulekit import At, Context, Invalid, Valid, estimate_fixes, finding, formula_env
+from esper_lint.rulekit import At, Context, estimate_fixes, finding, formula_env
 
 CODE = "ESP005"
 NAME = "estimate-contradicts-formula"
