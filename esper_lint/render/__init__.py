@@ -1,4 +1,4 @@
-"""Stage 6: a :class:`Report` → text in one of the output formats."""
+"""Stage 7: a :class:`Report` → text in one of the output formats."""
 
 from __future__ import annotations
 
