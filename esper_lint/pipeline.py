@@ -82,13 +82,18 @@ def reused(sites: Sequence[Site], earlier: Mapping[Site, Measurement]) -> dict[S
 
 def _context(scanned: ScanResult, found: Discovery, config: Config,
              cwd: Path | None) -> tuple[tuple[Site, ...], tuple[Use, ...]]:
-    """The rest of the linted registries: their registrations in the same packages, in files
-    not named on the command line, and where those packages read the estimate."""
+    """The rest of the linted registries: their registrations in the same packages (or, outside
+    any package, the same folder), in files not named on the command line, and where those
+    packages read the estimate."""
     if not scanned.sites:
         return (), ()
     named = {file.path.resolve() for file in found.files}
-    roots = [str(root) for root in registries.homes(scanned.sites)]
-    rest = [file for file in discover(roots, config, cwd).files if file.path.resolve() not in named]
+    homes = registries.homes(scanned.sites)
+    packages = [str(home) for home in homes if (home / "__init__.py").is_file()]
+    folders = [str(path) for home in homes if not (home / "__init__.py").is_file()
+               for path in sorted(home.glob("*.py"))]
+    rest = [file for file in discover([*packages, *folders], config, cwd).files
+            if file.path.resolve() not in named]
     if not rest:
         return (), ()
     more = scan(rest, config)
