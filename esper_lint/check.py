@@ -13,7 +13,7 @@ from esper_lint.catalog import Rule, rules
 from esper_lint.config import Config, Selection
 from esper_lint.model import Finding, Measurement, Site, Span
 from esper_lint.registries import Registry
-from esper_lint.rulekit import Context
+from esper_lint.rulekit import Context, alone
 
 
 def check(sites: Sequence[Site], measurements: Mapping[Site, Measurement], config: Config,
@@ -22,14 +22,14 @@ def check(sites: Sequence[Site], measurements: Mapping[Site, Measurement], confi
     """Every enabled rule over ``sites`` (per site) and ``registries``, plus the diagnostics."""
     selection = config.selection
     enabled = [rule for rule in (rules() if chosen is None else chosen) if selection.enabled(rule.code)]
-    registry_of = {(r.key, r.topology): r for r in registries}
+    registry_of = {r.registry_key: r for r in registries}
     linted = set(sites)
     findings = [*diagnostics, *(_failure(site, m) for site, m in measurements.items()
                                 if m.failure and site in linted)]
     for site in sites:
         m = measurements.get(site)
         ctx = Context(config, m, _accepts_callables(site, config, m, callable_registers),
-                      registry_of.get(_key(site)))
+                      registry_of.get(site.registry_key))
         findings.extend(f for rule in enabled if rule.kind == "site" and rule.check
                         for f in rule.check(site, ctx))
     for registry in registries:
@@ -78,10 +78,10 @@ def _one_kind_per_topology(findings: list[Finding], registries: Sequence[Registr
     for f in findings:
         site = _site_of(f, at)
         if site is not None and any(fix.applicability == "unsafe" for fix in f.fixes):
-            converting.setdefault(_key(site), set()).add(site)
+            converting.setdefault(site.registry_key, set()).add(site)
     staying: dict[tuple[str, str], list[str]] = {}
     for registry in registries:
-        key = (registry.key, registry.topology)
+        key = registry.registry_key
         ints = [m for m in registry.members if m.site.estimate is None or m.site.estimate.kind != "callable"]
         left = [m.label for m in ints if m.site not in converting.get(key, set())]
         if key in converting and left:
@@ -89,13 +89,9 @@ def _one_kind_per_topology(findings: list[Finding], registries: Sequence[Registr
     kept = []
     for f in findings:
         site = _site_of(f, at)
-        blocked = staying.get(_key(site)) if site is not None else None
+        blocked = staying.get(site.registry_key) if site is not None else None
         kept.append(_without_unsafe(f, blocked) if blocked else f)
     return kept
-
-
-def _key(site: Site) -> tuple[str, str]:
-    return (site.registry, site.blueprint.topology or "")
 
 
 def _without_unsafe(finding: Finding, staying: list[str]) -> Finding:
@@ -103,10 +99,8 @@ def _without_unsafe(finding: Finding, staying: list[str]) -> Finding:
         return finding
     why = (f"; not turned into a callable: {', '.join(staying)} would stay "
            f"{'an int' if len(staying) == 1 else 'ints'}, and a topology must not mix ints and callables")
-    titles = [fix.title.removeprefix("Safe alternative: ") for fix in finding.fixes]
-    safe = tuple(replace(fix, title=title[:1].upper() + title[1:] + why)
-                 for fix, title in zip(finding.fixes, titles, strict=True) if fix.applicability == "safe")
-    return replace(finding, fixes=safe)
+    return replace(finding, fixes=tuple(alone(fix, why) for fix in finding.fixes
+                                        if fix.applicability == "safe"))
 
 
 def _failure(site: Site, m: Measurement) -> Finding:

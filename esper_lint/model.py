@@ -51,6 +51,15 @@ class Fix:
     estimate: str  # the argument's source afterwards (unchanged or new)
     formula: str | None = None  # the documented formula afterwards, when the fix writes one
 
+    @property
+    def comment(self) -> str | None:
+        return formula_comment(self.formula) if self.formula is not None else None
+
+
+def formula_comment(expr: str) -> str:
+    """The comment that documents ``expr`` (what the static pass reads back as the formula)."""
+    return f"# formula: {expr}"
+
 
 @dataclass(frozen=True)
 class Slot:
@@ -108,6 +117,11 @@ class Site:
     def suppresses(self, code: str) -> bool:
         return "ALL" in self.noqa or code in self.noqa
 
+    @property
+    def registry_key(self) -> tuple[str, str]:
+        """Which registry and topology it is listed with: (register function, topology)."""
+        return (self.registry, self.blueprint.topology or "")
+
 
 @dataclass(frozen=True)
 class Use:
@@ -158,6 +172,11 @@ class Measurement:
 
     def count_at(self, width: int) -> int | None:
         return dict(self.counts).get(width)
+
+    @property
+    def usable(self) -> bool:
+        """Did the pass count something to compare with (no failure, some widths)?"""
+        return self.failure is None and bool(self.counts)
 
 
 @dataclass(frozen=True)

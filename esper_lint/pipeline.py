@@ -97,8 +97,8 @@ def _context(scanned: ScanResult, found: Discovery, config: Config,
     if not rest:
         return (), ()
     more = scan(rest, config)
-    wanted = {(site.registry, site.blueprint.topology) for site in scanned.sites}
-    return (tuple(s for s in more.sites if (s.registry, s.blueprint.topology) in wanted), more.uses)
+    wanted = {site.registry_key for site in scanned.sites}
+    return tuple(s for s in more.sites if s.registry_key in wanted), more.uses
 
 
 def lint_source(path: Path, display: str, data: bytes, config: Config) -> list[Finding]:

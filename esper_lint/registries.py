@@ -36,7 +36,7 @@ class Member:
     @property
     def measured(self) -> Measurement | None:
         m = self.measurement
-        return m if m is not None and m.failure is None and m.counts else None
+        return m if m is not None and m.usable else None
 
     @property
     def label(self) -> str:
@@ -87,6 +87,11 @@ class Registry:
     uses: tuple[Use, ...] = ()  # where the project reads the estimate, most telling first
 
     @property
+    def registry_key(self) -> tuple[str, str]:
+        """What its members' ``Site.registry_key`` is."""
+        return (self.key, self.topology)
+
+    @property
     def unmeasured(self) -> tuple[Member, ...]:
         return tuple(m for m in self.members if m.measured is None)
 
@@ -107,8 +112,8 @@ def build(sites: Sequence[Site], measurements: Mapping[Site, Measurement], confi
     chosen = set(linted)
     groups: dict[tuple[str, str], list[Member]] = {}
     for site in sites:
-        key = (site.registry, site.blueprint.topology or "")
-        groups.setdefault(key, []).append(Member(site, measurements.get(site), site in chosen))
+        member = Member(site, measurements.get(site), site in chosen)
+        groups.setdefault(site.registry_key, []).append(member)
     return tuple(_registry(key, topology, tuple(members), config, uses)
                  for (key, topology), members in sorted(groups.items()))
 

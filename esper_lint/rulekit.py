@@ -6,10 +6,22 @@ from collections.abc import Mapping
 from dataclasses import dataclass, replace
 
 from esper_lint.config import Config
-from esper_lint.model import Edit, Estimate, Finding, Fix, Formula, Measurement, ReferenceSource, Site, Use
+from esper_lint.model import (
+    Edit,
+    Estimate,
+    Finding,
+    Fix,
+    Formula,
+    Measurement,
+    ReferenceSource,
+    Site,
+    Use,
+    formula_comment,
+)
 from esper_lint.registries import Reference, Registry
 
 REPRESENTATIVE_WIDTHS = (1, 16, 64, 128, 256, 512, 1024, 4096, 65536)
+ALTERNATIVE = "Safe alternative: "  # how a safe fix's title reads after its unsafe one
 UNSAFE_REASON = (
     "the register function's estimate parameter is not annotated as callable, so code that "
     "sorts or compares estimates as ints could break"
@@ -27,7 +39,7 @@ class Context:
     def measured(self) -> Measurement | None:
         """The measurement when it has counts to compare with."""
         m = self.measurement
-        return m if m is not None and m.failure is None and m.counts else None
+        return m if m is not None and m.usable else None
 
     @property
     def reference(self) -> Reference | None:
@@ -177,8 +189,14 @@ def estimate_fixes(site: Site, m: Measurement, ctx: Context, *, prefer_callable:
     if ctx.accepts_callables:
         return callable_fix(site, m.formula, safe=True) if prefer_callable else written
     unsafe = callable_fix(site, m.formula, safe=False)
-    return (*unsafe, *(replace(fix, title=f"Safe alternative: {fix.title[0].lower()}{fix.title[1:]}")
+    return (*unsafe, *(replace(fix, title=f"{ALTERNATIVE}{fix.title[:1].lower()}{fix.title[1:]}")
                        for fix in written))
+
+
+def alone(fix: Fix, note: str) -> Fix:
+    """A safe alternative that is no longer one (its unsafe fix was withdrawn), with why."""
+    title = fix.title.removeprefix(ALTERNATIVE)
+    return replace(fix, title=f"{title[:1].upper()}{title[1:]}{note}")
 
 
 def callable_fix(site: Site, formula: Formula, safe: bool) -> tuple[Fix, ...]:
@@ -224,7 +242,7 @@ def value_fix(site: Site, m: Measurement, ctx: Context) -> tuple[Fix, ...]:
 
 def _value_title(site: Site, m: Measurement, at: At | None, value: str | None, expr: str | None) -> str:
     written = [f"`{value}` (the count at {m.variable}={at.width})" if value and at else "",
-               f"`# formula: {expr}`" if expr else ""]
+               f"`{formula_comment(expr)}`" if expr else ""]
     title = "Write " + " and ".join(part for part in written if part)
     if at is None:
         topology = site.blueprint.topology or "?"
@@ -238,7 +256,7 @@ def _comment_edit(estimate: Estimate, expr: str) -> Edit | None:
     if estimate.formula_span is not None:
         return Edit(estimate.formula_span, expr) if estimate.formula != expr else None
     if estimate.slot is not None:
-        return estimate.slot.edit(f"# formula: {expr}")
+        return estimate.slot.edit(formula_comment(expr))
     return None  # the lines end inside a string or a backslash continuation
 
 

@@ -336,8 +336,8 @@ class _Owners:
             comment = self._comment(offset, value)
             self.by_line.setdefault(comment.line, []).append(comment)
         self.closed = {where.position(offset)[0] for offset in collector.newlines}
-        self.formulas = [self._formula(c) for cs in self.by_line.values() for c in cs
-                         if "ormula" in c.text]
+        self.formulas = [f for cs in self.by_line.values() for c in cs
+                         if "ormula" in c.text and (f := self._formula(c)) is not None]
 
     def _comment(self, offset: int, value: str) -> _Comment:
         line = self.where.position(offset)[0]
@@ -369,8 +369,8 @@ class _Owners:
         def rank(line: int) -> int:
             return preferred.index(line) if line in preferred else len(preferred)
 
-        mine = [(rank(c.line), c.offset, expr, span) for f in self.formulas if f is not None
-                for owner, c, expr, span in [f] if owner == index]
+        mine = [(rank(c.line), c.offset, expr, span)
+                for owner, c, expr, span in self.formulas if owner == index]
         return min(mine)[2:] if mine else None
 
     def noqa(self, lines: set[int]) -> frozenset[str]:

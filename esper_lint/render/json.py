@@ -24,15 +24,14 @@ def fix_dict(finding: Finding) -> dict[str, str | None] | None:
     if not finding.fixes:
         return None
     first = finding.fixes[0]
-    formula = next((fix.formula for fix in finding.fixes if fix.formula is not None), None)
     return {"applicability": first.applicability, "replacement": first.estimate,
-            "comment": f"# formula: {formula}" if formula is not None else None}
+            "comment": next((fix.comment for fix in finding.fixes if fix.comment), None)}
 
 
 def fixes_list(finding: Finding) -> list[dict[str, Any]]:
     """Every alternative, preferred first, with its exact edits (ruff's ``fix.edits``)."""
     return [{"applicability": fix.applicability, "title": fix.title, "replacement": fix.estimate,
-             "comment": f"# formula: {fix.formula}" if fix.formula is not None else None,
+             "comment": fix.comment,
              "edits": [{"line": e.span.line, "column": e.span.column, "end_line": e.span.end_line,
                         "end_column": e.span.end_column, "content": e.new_text} for e in fix.edits]}
             for fix in finding.fixes]
