@@ -2,9 +2,10 @@
 
 User code never runs in this process, and neither does torch: one long-lived
 worker (``python -m esper_lint.worker``) imports torch once and then each
-blueprint module in turn.  When user code hangs, exits, crashes or runs out of
-memory, the blueprint being measured gets a :class:`Failure`, the worker is
-replaced, and the run goes on with the next blueprint.
+blueprint module in a fresh fork of itself.  When user code exits, crashes or
+runs out of memory, the blueprint being measured gets a :class:`Failure` and the
+run goes on with the next blueprint in a new fork; a hang costs the worker,
+which is replaced.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import signal
 import sys
+import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,10 +28,12 @@ from esper_lint.model import Failure, Measurement, Site
 from esper_lint.modules import import_location
 from esper_lint.protocol import (
     Done,
+    Ended,
     Imported,
     ImportFailed,
     Item,
     ItemResult,
+    Message,
     ProtocolError,
     Request,
     decode,
@@ -159,6 +163,20 @@ def run_job(pool: WorkerPool, job: ModuleJob, config: Config,
     return outcome
 
 
+class ModuleEnded(Exception):
+    """The module's process ended before it said ``done``; the worker lives on."""
+
+    def __init__(self, code: int) -> None:
+        self.code = code
+
+
+def receive(worker: Worker, config: Config) -> Message:
+    message = worker.receive(config.timeout)
+    if isinstance(message, Ended):
+        raise ModuleEnded(message.code)
+    return message
+
+
 def attempt(worker: Worker, pool: WorkerPool, job: ModuleJob, pending: list[Site],
             config: Config, outcome: ModuleOutcome, done: Callable[[int], None]) -> list[Site]:
     """Send one request; the sites still to measure when it stopped early."""
@@ -166,18 +184,22 @@ def attempt(worker: Worker, pool: WorkerPool, job: ModuleJob, pending: list[Site
     measured = 0
     try:
         worker.send(request_for(job, pending, config))
-        message = worker.receive(config.timeout)
+        message = receive(worker, config)
         if isinstance(message, ImportFailed):
+            expect(worker.receive(config.timeout), Ended)
             failure = Failure("ESP911", f"importing {job.module} failed", message.detail)
             return fail_all(pending, failure, outcome, done)
         outcome.files = tuple(Path(f) for f in expect(message, Imported).files)
         imported = True
         for site in pending:
-            outcome.items[site] = expect(worker.receive(config.timeout), ItemResult)
+            outcome.items[site] = expect(receive(worker, config), ItemResult)
             measured += 1
             done(1)
-        expect(worker.receive(config.timeout), Done)
+        expect(receive(worker, config), Done)
+        expect(worker.receive(config.timeout), Ended)
         return []
+    except ModuleEnded as ended:
+        failure = death_failure(job, ended.code, config, imported)
     except WorkerTimeout:
         pool.discard(dying=False)
         failure = timeout_failure(job, config, imported)
@@ -217,7 +239,7 @@ def protocol_failure(job: ModuleJob, error: ProtocolError, imported: bool) -> Fa
 
 def death_failure(job: ModuleJob, code: int | None, config: Config, imported: bool) -> Failure:
     if code is not None and code >= 0 and not imported:
-        return Failure("ESP911", f"importing {job.module} ended the worker ({describe_exit(code)})")
+        return Failure("ESP911", f"importing {job.module} ended its process ({describe_exit(code)})")
     if code == -signal.SIGKILL:
         return Failure("ESP913", f"the worker was killed (SIGKILL) while {during(job, imported)}",
                        f"likely out of memory (memory-limit-mb = {config.memory_limit_mb})")
@@ -328,32 +350,53 @@ def measure(sites: Sequence[Site], config: Config, *, progress: bool = False) ->
     cache = Cache(config.root / config.cache_dir if config.cache_dir else None)
     keys = {job: make_key(encode(request_for(job, job.sites, config))) for job in jobs}
     cached = {job: _recall(cache, keys[job]) for job in jobs}
-    pool = WorkerPool(config)
-    try:
-        if any(hit is None for hit in cached.values()):
-            pool.get()
-        with progress_bar(len(sites), progress) as done:
-            done(len(unplaced))
-            for job in jobs:
-                hit = cached[job]
-                if hit is not None:
-                    items.update(zip(job.sites, hit, strict=True))
-                    done(len(job.sites))
-                    continue
-                outcome = run_job(pool, job, config, done)
-                items.update(outcome.items)
-                files[job.file] = outcome.files
-                _remember(cache, keys[job], job, outcome)
-    except WorkerUnavailable as error:
-        return DynamicResult(warnings=(f"dynamic pass skipped: {error}",))
-    finally:
-        pool.close()
+    with unwinding_on_sigterm():
+        pool = WorkerPool(config)
+        try:
+            if any(hit is None for hit in cached.values()):
+                pool.get()
+            with progress_bar(len(sites), progress) as done:
+                done(len(unplaced))
+                for job in jobs:
+                    hit = cached[job]
+                    if hit is not None:
+                        items.update(zip(job.sites, hit, strict=True))
+                        done(len(job.sites))
+                        continue
+                    outcome = run_job(pool, job, config, done)
+                    items.update(outcome.items)
+                    files[job.file] = outcome.files
+                    _remember(cache, keys[job], job, outcome)
+        except WorkerUnavailable as error:
+            return DynamicResult(warnings=(f"dynamic pass skipped: {error}",))
+        finally:
+            pool.close()
     return DynamicResult(
         measurements=MappingProxyType({s: measurement_for(items[s], config) for s in sites}),
         warnings=tuple(w for s in sites for w in report_warnings(s, items[s])),
         loaded_files=MappingProxyType(files),
         startup=pool.startup,
     )
+
+
+class Terminated(SystemExit):
+    """SIGTERM arrived: unwind, so that the worker and all user code started are ended."""
+
+
+@contextlib.contextmanager
+def unwinding_on_sigterm() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def unwind(signum: int, frame: object) -> None:
+        raise Terminated(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 def _recall(cache: Cache, key: str) -> list[ItemResult] | None:

@@ -19,6 +19,15 @@ Every value is one JSON line; a message names itself in ``event``::
         "callable_register": false, "fetch_error": null, "memory_error": null,
         "internal_error": null}                 one per item, in order
     <- {"event": "done"}
+    <- {"event": "ended", "code": 0}          the module's process exited (negative: a signal)
+
+The worker imports each module in a process of its own, forked after torch is loaded,
+so one module's import side effects never reach another's measurement; ``ended``
+comes from the worker itself once that process and everything it started are gone.
+When user code kills its process early, ``ended`` arrives in place of the next message.
+
+Every line on the pipe starts with the run's token (:func:`frame`), so a line that
+user code wrote into the channel by accident is told apart from the worker's.
 
 A request streams one line per stage rather than one reply, so that when user code
 hangs or kills the worker the parent knows which factory did it and keeps what was
@@ -132,9 +141,17 @@ class Done:
     event: ClassVar[str] = "done"
 
 
-Message = Ready | Fatal | Imported | ImportFailed | ItemResult | Done
+@dataclass(frozen=True)
+class Ended:
+    """The module's process is gone, and so is everything it started."""
+
+    event: ClassVar[str] = "ended"
+    code: int  # its exit code; negative: the signal that ended it
+
+
+Message = Ready | Fatal | Imported | ImportFailed | ItemResult | Done | Ended
 EVENTS: dict[str, type[Message]] = {
-    kind.event: kind for kind in (Ready, Fatal, Imported, ImportFailed, ItemResult, Done)
+    kind.event: kind for kind in (Ready, Fatal, Imported, ImportFailed, ItemResult, Done, Ended)
 }
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")
@@ -150,6 +167,20 @@ def encode(value: Request | Message) -> bytes:
         payload["samples"] = [[dict(point), count] for point, count in value.samples]
     head = {} if isinstance(value, Request) else {"event": value.event}
     return json.dumps({**head, **payload}).encode() + b"\n"
+
+
+def frame(token: bytes, line: bytes) -> bytes:
+    """``line`` as sent on the pipe: after the run's token."""
+    return token + b" " + line
+
+
+def unframe(token: bytes, line: bytes) -> bytes:
+    """The message inside a framed line; ProtocolError for a line without the token."""
+    head, _, body = line.partition(b" ")
+    if head != token:
+        raise ProtocolError(f"a line not from the worker (user code wrote into its channel?): "
+                            f"{_quote(line)}")
+    return body
 
 
 def decode(line: bytes | str) -> Message:

@@ -2,7 +2,11 @@
 
 The parent (:mod:`esper_lint.measure`) starts one worker and keeps it while it
 behaves.  The worker loads torch once, then answers requests on the protocol
-channel, one module per request; :mod:`esper_lint.protocol` defines the messages.
+channel, one module per request, each in a process forked for it: one module's
+import side effects (a patched ``nn.Linear``, a filled registry) never reach
+another's measurement, and the cost stays near one torch import.  The worker is
+the subreaper of everything user code starts, so it can end it all, even
+processes that left its session.  :mod:`esper_lint.protocol` defines the messages.
 Only the standard library, torch and that module are imported here: the worker
 must start under any interpreter the parent was started with.
 """
@@ -12,6 +16,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import ctypes
+import fcntl
 import importlib
 import inspect
 import operator
@@ -30,6 +35,7 @@ from typing import Any, BinaryIO
 
 from esper_lint.protocol import (
     Done,
+    Ended,
     Fatal,
     Imported,
     ImportFailed,
@@ -42,10 +48,13 @@ from esper_lint.protocol import (
     accepts_callable,
     decode_request,
     encode,
+    frame,
 )
 
 DOMAIN_ERRORS = (ValueError, AssertionError)  # how factories and torch modules reject a width
 MAX_DETAIL = 300  # characters of an error's last line worth sending
+PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36  # prctl(2)
+MAX_REAP_ROUNDS = 64  # of killing what user code left behind; a fork bomb cannot keep us busy
 
 
 @dataclass(frozen=True)
@@ -54,9 +63,10 @@ class Channel:
 
     reader: BinaryIO
     writer: BinaryIO
+    token: bytes
 
     def send(self, message: Message) -> None:
-        self.writer.write(encode(message))
+        self.writer.write(frame(self.token, encode(message)))
         self.writer.flush()
 
 
@@ -71,19 +81,31 @@ class OutOfMemory(Exception):
 # --- process setup ---------------------------------------------------------------------------
 
 
-def claim_protocol_channel() -> Channel:
+def claim_protocol_channel(token: bytes) -> Channel:
     """Move the pipes to private fds and point fds 0, 1, 2 at /dev/null.
 
     Done with ``os.dup2`` rather than by swapping ``sys.stdout`` so that C-level
     writes and subprocesses started by user code are silenced too, and user code
-    reading stdin cannot eat a request.
+    reading stdin cannot eat a request.  The private fds sit at the top of the
+    fd range, far from the 3, 4, 5 ... that code writing to an fd it believes
+    inherited would pick, and are not inherited by user code's subprocesses.
     """
-    reply_fd, request_fd = os.dup(1), os.dup(0)  # os.dup makes them non-inheritable
+    reply_fd, request_fd = high_fd(1), high_fd(0)
     devnull = os.open(os.devnull, os.O_RDWR)
     for fd in (0, 1, 2):
         os.dup2(devnull, fd)
     os.close(devnull)
-    return Channel(os.fdopen(request_fd, "rb"), os.fdopen(reply_fd, "wb"))
+    return Channel(os.fdopen(request_fd, "rb"), os.fdopen(reply_fd, "wb"), token)
+
+
+def high_fd(fd: int) -> int:
+    """A close-on-exec copy of ``fd`` near the top of the process's fd range."""
+    soft, _ = resource.getrlimit(resource.RLIMIT_NOFILE)
+    ceiling = soft if 0 < soft < 1 << 16 else 1 << 16
+    for lowest in (ceiling - 16, 64, 3):
+        with contextlib.suppress(OSError):
+            return fcntl.fcntl(fd, fcntl.F_DUPFD_CLOEXEC, max(lowest, 3))
+    return os.dup(fd)
 
 
 def limit_memory(megabytes: int) -> None:
@@ -104,13 +126,55 @@ def limit_memory(megabytes: int) -> None:
         resource.setrlimit(resource.RLIMIT_DATA, (limit, min(limit, hard) if hard >= 0 else limit))
 
 
-def die_with_parent() -> None:
-    """Ask Linux to kill the worker if the parent dies while user code hangs."""
+def prctl(option: int, value: int) -> None:
     if not sys.platform.startswith("linux"):
         return
     with contextlib.suppress(OSError, AttributeError):
-        pr_set_pdeathsig = 1
-        ctypes.CDLL(None).prctl(pr_set_pdeathsig, signal.SIGKILL)
+        ctypes.CDLL(None).prctl(option, value)
+
+
+def die_with_parent() -> None:
+    """Ask Linux to kill this process if its parent dies while user code hangs."""
+    prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def child_pids() -> list[int]:
+    """This process's children, from /proc (those it forked and those reparented to it)."""
+    me, found = os.getpid(), []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir("/proc"):
+            if not entry.name.isdigit():
+                continue
+            with contextlib.suppress(OSError, ValueError, IndexError), \
+                    open(f"/proc/{entry.name}/stat", "rb") as stat:
+                # "pid (comm) state ppid ...": comm may hold spaces and parentheses
+                if int(stat.read().rpartition(b")")[2].split()[1]) == me:
+                    found.append(int(entry.name))
+    return found
+
+
+def end_descendants() -> None:
+    """Kill and reap everything user code started, even in sessions of its own.
+
+    The worker is their subreaper: an orphan comes back here instead of going to
+    init, so killing the children round by round reaches the whole tree.
+    """
+    for _ in range(MAX_REAP_ROUNDS):
+        children = child_pids()
+        if not children:
+            return
+        for pid in children:
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        for pid in children:
+            with contextlib.suppress(OSError):
+                os.waitpid(pid, 0)
+
+
+def stop(signum: int, frame: object) -> None:
+    """SIGTERM from the parent: end the module's process tree, then the worker."""
+    end_descendants()
+    os._exit(128 + signum)
 
 
 def load_torch() -> tuple[str, float, float]:
@@ -164,10 +228,8 @@ def import_module(name: str, paths: Sequence[str]) -> ModuleType:
 def project_files(roots: Sequence[Path]) -> list[str]:
     """Files of loaded modules under the project's roots, for the parent's cache key.
 
-    A superset of what the requested module needs: modules loaded for earlier
-    requests stay in ``sys.modules`` and are listed too.  Re-importing them per
-    request would be exact but re-runs registrations into registries that may
-    refuse duplicates.
+    Exactly what importing the requested module loaded: each request runs in a
+    fresh fork of a worker that has loaded torch and nothing of the project.
     """
     installed = [Path(p).resolve() for p in {sys.prefix, sys.base_prefix, sys.exec_prefix}]
     prefixes = tuple(str(root) for root in roots)
@@ -460,6 +522,23 @@ def serve(request: Request, channel: Channel) -> None:
     channel.send(Done())
 
 
+def serve_isolated(request: Request, channel: Channel) -> None:
+    """Serve ``request`` in a fresh fork; say ``ended`` once it and all it started are gone."""
+    pid = os.fork()
+    if pid == 0:
+        code = 70  # EX_SOFTWARE: serve() itself failed
+        try:
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)
+            die_with_parent()
+            serve(request, channel)
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    end_descendants()
+    channel.send(Ended(os.waitstatus_to_exitcode(status)))
+
+
 def requests(channel: Channel) -> Iterator[Request]:
     for line in channel.reader:
         if line.strip():
@@ -469,14 +548,17 @@ def requests(channel: Channel) -> Iterator[Request]:
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m esper_lint.worker")
     parser.add_argument("--memory-limit-mb", type=int, default=0)
+    parser.add_argument("--token", default="")
     return parser.parse_args(argv)
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    channel = claim_protocol_channel()
+    channel = claim_protocol_channel(args.token.encode())
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    signal.signal(signal.SIGTERM, stop)
     die_with_parent()
+    prctl(PR_SET_CHILD_SUBREAPER, 1)
     limit_memory(args.memory_limit_mb)
     try:
         version, imported, warmed = load_torch()
@@ -485,7 +567,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     channel.send(Ready(version, round(imported, 3), round(warmed, 3)))
     for request in requests(channel):
-        serve(request, channel)
+        serve_isolated(request, channel)
     return 0
 
 

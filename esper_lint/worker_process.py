@@ -2,13 +2,14 @@
 
 The protocol (:mod:`esper_lint.protocol`) runs over the worker's stdin and its private
 copy of stdout (the worker points its own fds 1 and 2 at /dev/null, so user prints never
-arrive here).
+arrive here); every line carries this run's token.
 """
 
 from __future__ import annotations
 
 import contextlib
 import os
+import secrets
 import select
 import signal
 import subprocess
@@ -18,9 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from esper_lint.config import Config
-from esper_lint.protocol import Fatal, Message, ProtocolError, Ready, Request, decode, encode
+from esper_lint.protocol import Fatal, Message, ProtocolError, Ready, Request, decode, encode, unframe
 
 TORCH_ALLOWANCE = 120.0  # seconds for the worker to import torch, apart from the timeout
+GRACE = 2.0  # seconds for the worker to end what user code started before it is killed
 
 
 @dataclass(frozen=True)
@@ -47,22 +49,24 @@ class WorkerGone(Exception):
 class Worker:
     """One worker process and the reading end of its protocol pipe."""
 
-    def __init__(self, process: subprocess.Popen[bytes]) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], token: bytes) -> None:
         self.process = process
+        self.token = token
         self._buffer = bytearray()
         self.startup: Startup | None = None
 
     @classmethod
     def start(cls, config: Config) -> Worker:
+        token = secrets.token_hex(8)
         command = [sys.executable, "-P", "-m", "esper_lint.worker",
-                   "--memory-limit-mb", str(config.memory_limit_mb)]
+                   "--memory-limit-mb", str(config.memory_limit_mb), "--token", token]
         try:
             process = subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                 cwd=config.root, env=worker_environment(), start_new_session=True)
         except OSError as error:
             raise WorkerUnavailable(f"cannot start {sys.executable}: {error}") from error
-        worker = cls(process)
+        worker = cls(process, token.encode())
         worker.startup = worker.wait_until_ready()
         return worker
 
@@ -117,7 +121,7 @@ class Worker:
             self._buffer += chunk
         line, _, rest = bytes(self._buffer).partition(b"\n")
         self._buffer = bytearray(rest)
-        return decode(line)
+        return decode(unframe(self.token, line))
 
     def exit_code(self) -> int | None:
         try:
@@ -126,7 +130,15 @@ class Worker:
             return None
 
     def kill(self) -> None:
-        """Stop the worker and anything user code started in its session."""
+        """Stop the worker and everything user code started, in its session or not.
+
+        SIGTERM first: the worker, their subreaper, then kills the whole tree.  A
+        worker that does not exit within the grace period is killed with its session.
+        """
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            self.process.terminate()
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.process.wait(GRACE)
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()

@@ -286,14 +286,14 @@ def test_the_parent_never_imports_torch_or_user_code() -> None:
 OUT_OF_STEP_WORKER = """
 import sys, time
 sys.stdin.readline()
-print('{{"event": "imported", "files": []}}')
+print('t0k3n {{"event": "imported", "files": []}}')
 print({line!r}, flush=True)
 time.sleep(60)
 """
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("line", ["not JSON", '{"event": "done"}'])
+@pytest.mark.parametrize("line", ["t0k3n not JSON", 't0k3n {"event": "done"}', '{"event": "done"}'])
 def test_a_line_outside_the_protocol_fails_one_blueprint_as_a_dead_worker_would(
         hostile_config: Config, line: str) -> None:
     [job], _ = plan_jobs(sites_in(HOSTILE, hostile_config, only=("fine",)), hostile_config)
@@ -301,7 +301,7 @@ def test_a_line_outside_the_protocol_fails_one_blueprint_as_a_dead_worker_would(
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                start_new_session=True)
     pool = WorkerPool(hostile_config)
-    pool._worker = Worker(process)  # the real worker replaces it after the bad line
+    pool._worker = Worker(process, b"t0k3n")  # the real worker replaces it after the bad line
     try:
         outcome = run_job(pool, job, hostile_config, lambda _: None)
     finally:

@@ -1,0 +1,118 @@
+"""Odd neighbours: each blueprint module is measured as if it were alone, and nothing
+user code starts outlives the run (fixtures/neighbours)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch.nn as nn
+
+from conftest import FIXTURES
+from esper_lint.expression import evaluate
+
+NEIGHBOURS = FIXTURES / "neighbours"
+pytestmark = pytest.mark.slow
+
+
+def lint(project: Path, *paths: str, pids: Path | None = None) -> list[dict[str, Any]]:
+    env = {**os.environ, "ESPER_LINT_TEST_PIDS": str(pids)} if pids else None
+    done = subprocess.run([sys.executable, "-m", "esper_lint", "--no-cache", "--format", "json", *paths],
+                          cwd=project, capture_output=True, text=True, timeout=300, env=env)
+    assert done.returncode == 1, done.stderr
+    return list(json.loads(done.stdout))
+
+
+def formula_of(findings: list[dict[str, Any]], name: str) -> str:
+    [formula] = {f["formula"] for f in findings if f["blueprint"]["name"] == name and f.get("formula")}
+    return str(formula)
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    status = Path(f"/proc/{pid}/stat")
+    return status.exists() and status.read_text().rpartition(")")[2].split()[0] != "Z"
+
+
+def linear_count(dim: int) -> int:
+    return sum(p.numel() for p in nn.Linear(dim, dim, device="meta").parameters())
+
+
+def test_a_module_patching_torch_does_not_change_its_neighbours_counts(tmp_path: Path) -> None:
+    project = tmp_path / "neighbours"
+    shutil.copytree(NEIGHBOURS, project)
+    together = lint(project, ".")
+    alone = lint(project, "neighbourpkg/b_linear.py")
+    assert formula_of(together, "linear") == formula_of(alone, "linear")
+    for findings in (together, alone):
+        for dim in (1, 64, 384, 4096):
+            assert evaluate(formula_of(findings, "linear"), {"dim": dim}) == linear_count(dim)
+    # the patcher itself is measured with its own patch: no bias
+    assert not [f for f in together if f["blueprint"]["name"] == "patcher" and f["code"] != "ESP004"]
+
+
+def test_user_code_writing_into_low_fds_is_measured_like_any_other(tmp_path: Path) -> None:
+    project = tmp_path / "neighbours"
+    shutil.copytree(NEIGHBOURS, project)
+    findings = lint(project, "neighbourpkg/c_fd_writer.py")
+    assert [f["code"] for f in findings] == ["ESP001"]
+    assert evaluate(formula_of(findings, "fd_writer"), {"dim": 64}) == linear_count(64)
+
+
+def test_processes_user_code_starts_in_their_own_session_end_with_the_run(tmp_path: Path) -> None:
+    project, pids = tmp_path / "neighbours", tmp_path / "pids"
+    shutil.copytree(NEIGHBOURS, project)
+    findings = lint(project, "neighbourpkg/d_daemon.py", pids=pids)
+    assert [f["code"] for f in findings] == ["ESP001"]
+    started = [int(line) for line in pids.read_text().split()]
+    assert started and not any(alive(pid) for pid in started)
+
+
+HANGING = '''
+import os, subprocess, time
+import torch.nn as nn
+from neighbourpkg.registry import BlueprintRegistry
+for session in (True, False):
+    child = subprocess.Popen(["sleep", "600"], start_new_session=session)
+    with open(os.environ["ESPER_LINT_TEST_PIDS"], "a") as pids:
+        pids.write(f"{child.pid}\\n")
+time.sleep(600)
+
+@BlueprintRegistry.register("hanging", "cnn", param_estimate=4000)
+def create(dim: int) -> nn.Module:
+    return nn.Linear(dim, dim)
+'''
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_esper_lint_ends_the_worker_and_everything_user_code_started(
+        tmp_path: Path, signum: int) -> None:
+    project, pids = tmp_path / "neighbours", tmp_path / "pids"
+    shutil.copytree(NEIGHBOURS, project)
+    (project / "neighbourpkg" / "hanging.py").write_text(HANGING)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "esper_lint", "--no-cache", "neighbourpkg/hanging.py"], cwd=project,
+        env={**os.environ, "ESPER_LINT_TEST_PIDS": str(pids)},
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while len(pids.read_text().split() if pids.exists() else []) < 2:
+        assert time.monotonic() < deadline and process.poll() is None
+        time.sleep(0.1)
+    started = [int(line) for line in pids.read_text().split()]
+    process.send_signal(signum)
+    process.wait(timeout=30)
+    assert process.returncode != 0
+    assert b"Traceback" not in process.stderr.read()  # type: ignore[union-attr]
+    time.sleep(0.5)
+    assert not any(alive(pid) for pid in started)
