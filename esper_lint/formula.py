@@ -1,7 +1,8 @@
 """Derive the exact formula of a parameter count from sampled widths, and its domain.
 
 Standard library only.  A formula is accepted only when it reproduces every sample
-(``esper_lint.expression.evaluate``); otherwise there is none.
+(``esper_lint.expression.evaluate``) and the samples hold evidence to spare: widths
+beyond the ones that determine it, reaching well past them; otherwise there is none.
 """
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from esper_lint.model import Formula
 
 Sample = tuple[Mapping[str, int], int]
 MAX_DIVISOR = 64  # largest constant floor divisor ``derive`` looks for
+MIN_SPARE = 8  # widths verified beyond the ones that determine a formula or a domain rule
+SPREAD = 8  # the widest verified width, in multiples of the widest determining one
 
 # --------------------------------------------------------------------------- derive
 
@@ -100,7 +103,7 @@ def derive(
     """
     data = _prepare(samples, variable, params)
     fit = _derive_fit(data)
-    if fit is None:
+    if fit is None or _too_few(fit, data) is not None:
         return None
     expr = fit.expr(variable)
     if not _verified(expr, data):
@@ -127,10 +130,25 @@ def why_not(
     if _fit_base(envs, counts, v) is None:
         return f"no formula with integer coefficients over {families} fits the {widths} sampled widths"
     varied = ", ".join(_relevant(data))
-    if _derive_fit(data) is None:
+    fit = _derive_fit(data)
+    if fit is None:
         return (f"the counts at default arguments fit a formula, but none with integer "
                 f"coefficients also fits the builds with {varied} changed")
-    return "the derived formula did not reproduce every sampled count"
+    return _too_few(fit, data) or "the derived formula did not reproduce every sampled count"
+
+
+def _too_few(fit: _Fit, data: _Data) -> str | None:
+    """Why the sampled widths are too few to trust ``fit``; None when they hold evidence to spare.
+
+    Any ``k`` counts fit some formula of ``k`` unknowns (its coefficients and floor
+    divisors), so those widths prove nothing: ``MIN_SPARE`` more must agree, and they
+    must reach ``SPREAD`` times past the ``k``-th, not just the next few integers.
+    """
+    widths = sorted({env[data.variable] for env in data.base()[0]})
+    determining = max(1, len(fit.terms) + len(fit.floors))
+    if len(widths) - determining >= MIN_SPARE and widths[-1] >= SPREAD * widths[determining - 1]:
+        return None
+    return f"only {len(widths)} widths measured"
 
 
 def _prepare(samples: Sequence[Sample], variable: str, params: Sequence[tuple[str, int]]) -> _Data:
@@ -454,8 +472,11 @@ def _spread(m: int) -> Iterator[int]:
 
 
 def domain_rule(inside: Sequence[int], outside: Sequence[int], variable: str = "dim") -> str | None:
-    """``dim % m == 0`` or ``dim >= n`` when that separates the sampled widths, else None."""
-    if not inside or not outside:
+    """``dim % m == 0`` or ``dim >= n`` when that separates the sampled widths, else None.
+
+    Like a formula, a rule needs evidence to spare: ``MIN_SPARE`` widths inside it.
+    """
+    if len(inside) < MIN_SPARE or not outside:
         return None
     g = math.gcd(*inside)
     for m in range(2, g + 1):

@@ -11,6 +11,8 @@ which is replaced.
 from __future__ import annotations
 
 import contextlib
+import math
+import random
 import signal
 import sys
 import threading
@@ -55,6 +57,8 @@ LARGER_WIDTHS = (257, 300, 320, 384, 448, 500, 512, 576, 640, 768, 896, 1000, 10
                  2048, 2560, 3000, 3072, 4096, 8192, 10000, 16384, 32768, 65536)
 GRID_VALUES = (1, 2, 3, 4, 5, 6, 8, 12, 16)  # values tried for an int keyword parameter
 GRID_LARGER_WIDTHS = (96, 128, 256, 512, 1024)  # besides 1..64, for the parameter grid
+RANDOM_WIDTHS = 6  # drawn per run above 256, so that no fixed list of widths is all a formula meets
+FIRST_WIDTHS = 8  # 1..8 and then the powers of two are sampled first: the spread a budget cut keeps
 CPU_LIMIT = 1024  # widest module built on CPU when the meta device cannot build it
 PROGRESS_FROM = 6  # blueprints; fewer finish before a progress bar would be worth drawing
 
@@ -101,22 +105,33 @@ def plan_jobs(sites: Sequence[Site], config: Config) -> tuple[list[ModuleJob], d
 # --- the requests ----------------------------------------------------------------------------
 
 
-def sample_widths(config: Config) -> tuple[int, ...]:
+def sample_widths(config: Config, drawn: Sequence[int] = ()) -> tuple[int, ...]:
+    """The widths to build, in the order to build them; ``drawn`` adds this run's random ones."""
     small = range(1, min(256, config.max_width) + 1)
-    larger = (w for w in LARGER_WIDTHS if w <= config.max_width)
-    return tuple(sorted({*small, *larger, *(w for _, widths in config.reference_dims for w in widths)}))
+    larger = (w for w in (*LARGER_WIDTHS, *drawn) if w <= config.max_width)
+    widths = {*small, *larger, *(w for _, widths in config.reference_dims for w in widths)}
+    return tuple(sorted(widths, key=lambda w: (w > FIRST_WIDTHS, w & (w - 1) != 0, w)))
+
+
+def draw_widths(config: Config) -> tuple[int, ...]:
+    """Widths at random, log-uniform over 257..max-width, for one run."""
+    if config.max_width <= 256:
+        return ()
+    span = math.log(257), math.log(config.max_width)
+    return tuple(sorted({round(math.exp(random.uniform(*span))) for _ in range(RANDOM_WIDTHS)}))
 
 
 def grid_widths(config: Config) -> tuple[int, ...]:
     return tuple(w for w in (*range(1, 65), *GRID_LARGER_WIDTHS) if w <= config.max_width)
 
 
-def request_for(job: ModuleJob, sites: Sequence[Site], config: Config) -> Request:
+def request_for(job: ModuleJob, sites: Sequence[Site], config: Config,
+                drawn: Sequence[int] = ()) -> Request:
     return Request(
         module=job.module,
         paths=tuple(str(p) for p in job.paths),
         project_roots=tuple(str(p) for p in dict.fromkeys((config.root.resolve(), *job.paths))),
-        widths=sample_widths(config),
+        widths=sample_widths(config, drawn),
         grid=GRID_VALUES,
         grid_widths=grid_widths(config),
         count=config.count,
@@ -147,8 +162,8 @@ class ModuleOutcome:
     files: tuple[Path, ...] = ()
 
 
-def run_job(pool: WorkerPool, job: ModuleJob, config: Config,
-            done: Callable[[int], None]) -> ModuleOutcome:
+def run_job(pool: WorkerPool, job: ModuleJob, config: Config, done: Callable[[int], None],
+            drawn: Sequence[int] = ()) -> ModuleOutcome:
     """Measure a module's sites; after a hang or crash, go on in a new worker with the rest."""
     outcome = ModuleOutcome()
     pending = list(job.sites)
@@ -159,7 +174,8 @@ def run_job(pool: WorkerPool, job: ModuleJob, config: Config,
             failure = Failure("ESP913", "the worker could not be restarted", str(error))
             fail_all(pending, failure, outcome, done)
             return outcome
-        pending = attempt(worker, pool, job, pending, config, outcome, done)
+        request = request_for(job, pending, config, drawn)
+        pending = attempt(worker, pool, job, request, pending, config, outcome, done)
     return outcome
 
 
@@ -177,13 +193,13 @@ def receive(worker: Worker, config: Config) -> Message:
     return message
 
 
-def attempt(worker: Worker, pool: WorkerPool, job: ModuleJob, pending: list[Site],
+def attempt(worker: Worker, pool: WorkerPool, job: ModuleJob, request: Request, pending: list[Site],
             config: Config, outcome: ModuleOutcome, done: Callable[[int], None]) -> list[Site]:
-    """Send one request; the sites still to measure when it stopped early."""
+    """Send the request for the pending sites; the sites still to measure when it stopped early."""
     imported = False
     measured = 0
     try:
-        worker.send(request_for(job, pending, config))
+        worker.send(request)
         message = receive(worker, config)
         if isinstance(message, ImportFailed):
             expect(worker.receive(config.timeout), Ended)
@@ -348,7 +364,9 @@ def measure(sites: Sequence[Site], config: Config, *, progress: bool = False) ->
     items: dict[Site, ItemResult | Failure] = dict(unplaced)
     files: dict[Path, tuple[Path, ...]] = {}
     cache = Cache(config.root / config.cache_dir if config.cache_dir else None)
+    # The key leaves out this run's random widths: a result is reused with the evidence it had.
     keys = {job: make_key(encode(request_for(job, job.sites, config))) for job in jobs}
+    drawn = draw_widths(config)
     cached = {job: _recall(cache, keys[job]) for job in jobs}
     with unwinding_on_sigterm():
         pool = WorkerPool(config)
@@ -363,7 +381,7 @@ def measure(sites: Sequence[Site], config: Config, *, progress: bool = False) ->
                         items.update(zip(job.sites, hit, strict=True))
                         done(len(job.sites))
                         continue
-                    outcome = run_job(pool, job, config, done)
+                    outcome = run_job(pool, job, config, done, drawn)
                     items.update(outcome.items)
                     files[job.file] = outcome.files
                     _remember(cache, keys[job], job, outcome)

@@ -361,7 +361,7 @@ def count_widths(builder: Builder, widths: Sequence[int], clock: Clock) -> Width
     outside: list[tuple[int, str]] = []
     skipped: list[tuple[int, str]] = []
     truncated = None
-    for width in sorted(widths):
+    for width in widths:  # in the parent's order: spread first, so a budget cut keeps the spread
         if clock.spent():
             truncated = f"stopped before width {width} after {clock.budget:g} s"
             break
@@ -372,7 +372,7 @@ def count_widths(builder: Builder, widths: Sequence[int], clock: Clock) -> Width
             outside.append((width, build.error))
         elif build.skipped is not None:
             skipped.append((width, build.skipped))
-    return Widths(tuple(counts), tuple(outside), tuple(skipped), truncated)
+    return Widths(tuple(sorted(counts)), tuple(sorted(outside)), tuple(sorted(skipped)), truncated)
 
 
 def sample_params(builder: Builder, shape: Shape, request: Request, clock: Clock) -> tuple[Sample, ...]:

@@ -395,3 +395,29 @@ def test_domain_rule_none() -> None:
     assert domain_rule([w for w in WIDTHS if is_prime(w)], [w for w in WIDTHS if not is_prime(w)]) is None
     assert domain_rule(WIDTHS, []) is None
     assert domain_rule([], WIDTHS) is None
+
+
+def cubic(dim: int) -> int:
+    return dim**3 + dim**2
+
+
+@pytest.mark.parametrize("widths", [
+    [1, 2, 3],  # a quadratic fits any three points
+    [1, 2, 3, 4, 5],  # spare widths, but all next to the ones that determine the fit
+    list(range(1, 11)),  # ten widths, none far past the determining ones
+], ids=["three", "five", "ten-close"])
+def test_no_formula_without_evidence_to_spare(widths: list[int]) -> None:
+    samples = [({"dim": w}, cubic(w)) for w in widths]
+    assert derive(samples) is None
+    assert why_not(samples) == f"only {len(widths)} widths measured"
+
+
+def test_a_formula_with_evidence_to_spare_holds_beyond_it() -> None:
+    widths = [*range(1, 9), 16, 32, 64, 128]
+    found = derive([({"dim": w}, cubic(w)) for w in widths])
+    assert found is not None
+    assert all(evaluate(found.expr, {"dim": w}) == cubic(w) for w in (3, 100, 4097, 65536))
+
+
+def test_no_domain_rule_from_a_handful_of_widths() -> None:
+    assert domain_rule([4, 8, 12], [w for w in range(1, 13) if w % 4]) is None
