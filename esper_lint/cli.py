@@ -150,7 +150,9 @@ def _fix(outcome: Run, config: Config, options: Options) -> int:
 
 
 def _emit(text: str, output_file: Path | None) -> None:
+    # Lone surrogates (from a file name that is not UTF-8, or user code's error text) are escaped.
+    data = text.encode("utf-8", "backslashreplace")
     if output_file is None:
-        click.echo(text, nl=False)
+        click.echo(data, nl=False)
     else:
-        write_atomically(output_file, text.encode("utf-8"))
+        write_atomically(output_file, data)

@@ -16,8 +16,14 @@ DIAGNOSTICS = (
     _d("ESP902", "undecodable-file", "a file could not be decoded",
        "The file's bytes are not valid in its declared encoding (a PEP 263 coding cookie, a\n"
        "BOM, or UTF-8 by default), so Python itself could not import it."),
-    _d("ESP903", "symlink-loop", "a directory symlink loops back to its ancestor",
-       "The folder was skipped so the walk ends; its files are reached through the real path."),
+    _d("ESP903", "symlink-loop", "a symlink loops back to itself or to its ancestor",
+       "A folder linking to its own ancestor was skipped so the walk ends; its files are reached\n"
+       "through the real path. A path on the command line whose links form a loop is reported and\n"
+       "skipped."),
+    _d("ESP904", "file-too-complex", "a file too large or too deeply nested to parse",
+       "Python itself can import the file (or cannot say why not), but it is larger than 1 MiB or\n"
+       "nested too deeply for the LibCST parser, whose time, memory and stack grow with both; it was\n"
+       "skipped, so none of its registrations were checked. Split the file or simplify the expression."),
     _d("ESP911", "import-failed", "a blueprint module could not be imported",
        "The dynamic pass imports each blueprint module in a worker process. The import raised\n"
        "(an ImportError, any exception, or `sys.exit`); the message has the error's last line.\n"

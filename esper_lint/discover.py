@@ -54,9 +54,19 @@ def discover(paths: Sequence[str], config: Config, cwd: Path | None = None) -> D
                     problems.append(diagnostic("ESP903", display_path(found, cwd), problem))
                 else:
                     files.setdefault(found.resolve(), SourceFile(found, display_path(found, cwd)))
+        elif (real := _resolved(path)) is None:
+            problems.append(diagnostic("ESP903", given, f"cannot read {given}: symlink loop"))
         else:  # named explicitly: linted even if excluded, as ruff and flake8 do
-            files.setdefault(path.resolve(), SourceFile(path, display_path(path, cwd)))
+            files.setdefault(real, SourceFile(path, display_path(path, cwd)))
     return Discovery(tuple(files.values()), tuple(problems))
+
+
+def _resolved(path: Path) -> Path | None:
+    """The real path, or None when following links goes round a loop."""
+    try:
+        return path.resolve(strict=False)
+    except (RuntimeError, OSError):  # Python 3.11 raises RuntimeError("Symlink loop ...")
+        return None
 
 
 def _walk(top: Path, root: Path, excluded: pathspec.GitIgnoreSpec) -> Iterator[tuple[Path, str]]:

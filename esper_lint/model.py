@@ -83,7 +83,12 @@ class Blueprint:
 
     @property
     def label(self) -> str:
-        return f"{self.topology or '?'}:{self.name or '?'}"
+        return f"{printable(self.topology or '?')}:{printable(self.name or '?')}"
+
+
+def printable(text: str) -> str:
+    """``text`` with control characters, NULs and lone surrogates escaped as Python would."""
+    return text if text.isprintable() else "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,21 @@
 """Stage 2, per file: read, skip files that cannot hold a registration, parse the rest.
 
 LibCST is imported only when some file needs parsing, and files are parsed in
-parallel processes when there are many of them.
+parallel processes when there are many of them.  LibCST's native parser can crash
+the process on input CPython rejects (2,000 nested parentheses), and its time and
+memory grow steeply with file size, so a file reaches it only when it is at most
+``MAX_PARSE_BYTES`` and CPython's own parser, which has limits of its own, accepts
+it.  If a parsing process dies anyway, the files are parsed again one per process,
+so the crash costs one file, not the run.
 """
 
 from __future__ import annotations
 
+import ast
 import os
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -22,6 +29,7 @@ if TYPE_CHECKING:
     from esper_lint.sites import FileFacts
 
 PARALLEL_FROM = 48  # below this many files to parse, process start-up costs more than it saves
+MAX_PARSE_BYTES = 1 << 20  # LibCST takes ~7 s and ~0.7 GB per MiB
 
 
 @dataclass(frozen=True)
@@ -81,9 +89,12 @@ def _parse_all(candidates: list[tuple[SourceFile, bytes]], config: Config,
     jobs = jobs or os.cpu_count() or 1
     if len(candidates) < PARALLEL_FROM or jobs < 2:
         return [parse_file(file.path, file.display, data, config) for file, data in candidates]
-    with ProcessPoolExecutor(max_workers=jobs) as pool:
-        chunk = max(1, len(candidates) // (jobs * 4))
-        return list(pool.map(_parse_one, ((f, d, config) for f, d in candidates), chunksize=chunk))
+    chunk = max(1, len(candidates) // (jobs * 4))
+    try:
+        with ProcessPoolExecutor(max_workers=jobs) as pool:
+            return list(pool.map(_parse_one, ((f, d, config) for f, d in candidates), chunksize=chunk))
+    except BrokenProcessPool:
+        return [_parse_alone(file, data, config) for file, data in candidates]
 
 
 def _parse_one(job: tuple[SourceFile, bytes, Config]) -> Parsed | Finding:
@@ -91,30 +102,58 @@ def _parse_one(job: tuple[SourceFile, bytes, Config]) -> Parsed | Finding:
     return parse_file(file.path, file.display, data, config)
 
 
+def _parse_alone(file: SourceFile, data: bytes, config: Config) -> Parsed | Finding:
+    """``file`` parsed in a process of its own: if that dies, only this file is lost."""
+    try:
+        with ProcessPoolExecutor(max_workers=1) as pool:
+            return pool.submit(_parse_one, (file, data, config)).result()
+    except BrokenProcessPool:
+        return diagnostic("ESP904", file.display, "the parser crashed on this file")
+
+
+def too_hard(text: str, display: str) -> Finding | None:
+    """The diagnostic for a file LibCST must not be given, or None.
+
+    CPython's parser runs first: it rejects what Python cannot import (with a better
+    message than LibCST's) and, unlike LibCST, has limits on nesting that keep it alive.
+    """
+    if len(text) > MAX_PARSE_BYTES:
+        return diagnostic("ESP904", display, f"file too large to parse ({len(text):,} characters; "
+                          f"the limit is {MAX_PARSE_BYTES:,})")
+    try:
+        compile(text, display, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+    except SyntaxError as error:
+        span = Span(error.lineno or 1, error.offset or 1, error.lineno or 1, error.offset or 1)
+        return diagnostic("ESP999", display, f"syntax error: {_first_line(error.msg)}", span)
+    except ValueError as error:  # NUL bytes before Python 3.12
+        return diagnostic("ESP999", display, f"syntax error: {_first_line(str(error))}")
+    except (RecursionError, MemoryError):
+        return diagnostic("ESP904", display, "expression nested too deeply to parse")
+    return None
+
+
 def parse_file(path: Path, display: str, data: bytes, config: Config) -> Parsed | Finding:
     """One file's sites, or the one diagnostic that says why it could not be checked."""
+    try:
+        source = decode(data)
+    except SourceError as error:
+        return diagnostic(error.code, display, error.message)
+    return too_hard(source.text, display) or _parse_checked(path, display, source, config)
+
+
+def _parse_checked(path: Path, display: str, source: Source, config: Config) -> Parsed | Finding:
     import libcst
 
     from esper_lint.sites import find_sites
 
     try:
-        source = decode(data)
         facts = find_sites(path, display, source.text, config)
         return Parsed(facts, source if facts.sites else None)
-    except SourceError as error:
-        return diagnostic(error.code, display, error.message)
-    except libcst.ParserSyntaxError as error:
-        line, column, message = error.raw_line, error.raw_column + 1, error.message
-        try:  # CPython names the real cause ("'(' was never closed") where LibCST cannot
-            compile(source.text, display, "exec", dont_inherit=True)
-        except SyntaxError as better:
-            line, column, message = better.lineno or line, better.offset or column, better.msg
-        except (ValueError, RecursionError, MemoryError):
-            pass
-        span = Span(line, column, line, column)
-        return diagnostic("ESP999", display, f"syntax error: {_first_line(message)}", span)
+    except libcst.ParserSyntaxError as error:  # valid Python LibCST's grammar does not take
+        return diagnostic("ESP904", display, f"LibCST cannot parse this file: {_first_line(error.message)}",
+                          Span(error.raw_line, error.raw_column + 1, error.raw_line, error.raw_column + 1))
     except RecursionError:
-        return diagnostic("ESP999", display, "syntax error: expression nested too deeply to parse")
+        return diagnostic("ESP904", display, "expression nested too deeply to parse")
 
 
 def _first_line(text: str) -> str:

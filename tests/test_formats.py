@@ -87,11 +87,11 @@ def test_github_annotations_match_the_json_findings() -> None:
 def test_github_escapes_percent_comma_colon_and_newline(odd_project: Path) -> None:
     _, findings = run_json("--no-dynamic", ".", cwd=odd_project)
     result = run_cli("--no-dynamic", "--format", "github", ".", cwd=odd_project)
-    [line] = result.stdout.splitlines()  # the newline in the message did not split the command
-    assert "file=odd%3Aname%2C100%25.py," in line and "cnn:50%25,%0Ax" in line
+    [line] = result.stdout.splitlines()  # the newline in the name is escaped in every message
+    assert "file=odd%3Aname%2C100%25.py," in line and "cnn:50%25,\\nx" in line
     [annotation] = [parse_annotation(line)]
     assert annotation == as_annotation(findings[0])
-    assert annotation["file"] == ODD_NAME and "cnn:50%,\nx " in annotation["message"]
+    assert annotation["file"] == ODD_NAME and "cnn:50%,\\nx " in annotation["message"]
 
 
 def test_github_prints_only_annotations() -> None:
@@ -158,7 +158,7 @@ def test_sarif_uri_is_percent_encoded(odd_project: Path) -> None:
     [result] = sarif_of(".", cwd=odd_project)["runs"][0]["results"]
     uri = result["locations"][0]["physicalLocation"]["artifactLocation"]["uri"]
     assert uri == "odd%3Aname%2C100%25.py" and unquote(uri) == ODD_NAME
-    assert result["message"]["text"].startswith("param_estimate=100 for cnn:50%,\nx ")
+    assert result["message"]["text"].startswith("param_estimate=100 for cnn:50%,\\nx ")
 
 
 @pytest.mark.parametrize("output_format", ["github", "sarif", "json", "text"])

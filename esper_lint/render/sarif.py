@@ -9,6 +9,7 @@ as SARIF says.  A finding's fix alternatives become SARIF ``fixes``, each exactl
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -41,8 +42,17 @@ def artifact_location(path: str) -> Json:
     """A relative path becomes a URI reference under ``%SRCROOT%``, an absolute one a file URI."""
     posix = Path(path)
     if posix.is_absolute():
-        return {"uri": posix.as_uri()}
-    return {"uri": quote(posix.as_posix(), safe="/"), "uriBaseId": SRCROOT}
+        return {"uri": file_uri(posix)}
+    return {"uri": _quoted(posix), "uriBaseId": SRCROOT}
+
+
+def file_uri(path: Path) -> str:
+    return "file://" + _quoted(path)
+
+
+def _quoted(path: Path) -> str:
+    # The name's own bytes, percent-encoded: a name that is not UTF-8 (b"\xff") stays exact.
+    return quote(os.fsencode(path.as_posix()), safe="/")
 
 
 def region(span: Span) -> Json:
@@ -97,7 +107,7 @@ def log(report: Report) -> Json:
               "informationUri": INFORMATION_URI, "rules": [rule_descriptor(r) for r in rules]}
     run: Json = {
         "tool": {"driver": driver},
-        "originalUriBaseIds": {SRCROOT: {"uri": Path.cwd().as_uri().rstrip("/") + "/"}},
+        "originalUriBaseIds": {SRCROOT: {"uri": file_uri(Path.cwd()).rstrip("/") + "/"}},
         "columnKind": "unicodeCodePoints",
         "results": [result(f, index) for f in report.findings],
     }
