@@ -18,6 +18,9 @@ from typing import Any
 
 from esper_lint import __version__
 from esper_lint.atomic import write_atomically
+from esper_lint.config import Config, ConfigError
+
+MAX_ENTRY_BYTES = 64 << 20  # an entry larger than this is damaged, not read
 
 CACHEDIR_TAG = (
     "Signature: 8a477f597d28d172789f06886806bc55\n"
@@ -58,12 +61,30 @@ class Cache:
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
 
+    @classmethod
+    def of(cls, config: Config) -> Cache:
+        """The configured cache; ConfigError when ``cache-dir`` would put it among the user's files."""
+        if not config.cache_dir:
+            return cls(None)
+        folder = (config.root / config.cache_dir).absolute()
+        root = config.root.absolute()
+        if folder == root or folder in root.parents or folder.resolve() in root.resolve().parents:
+            raise ConfigError(f"cache-dir = {config.cache_dir!r} is the project's folder or above "
+                              "it; name a folder of its own, such as \".esper-lint-cache\"")
+        if _foreign(folder):
+            raise ConfigError(f"cache-dir = {config.cache_dir!r}: {folder} holds files that are not "
+                              "esper-lint's cache (no CACHEDIR.TAG); name a new folder")
+        return cls(folder)
+
     def load(self, key: str) -> list[str] | None:
         if self.folder is None:
             return None
+        path = self.folder / key
         try:
-            entry = json.loads((self.folder / key).read_bytes())
-        except (OSError, ValueError, RecursionError):
+            if path.stat().st_size > MAX_ENTRY_BYTES:
+                return None
+            entry = json.loads(path.read_bytes())
+        except (OSError, ValueError, RecursionError, MemoryError):
             return None
         if not _well_formed(entry) or not self._fresh(entry["dependencies"]):
             return None
@@ -90,7 +111,15 @@ class Cache:
         self.folder.mkdir(parents=True, exist_ok=True)
         for name, text in (("CACHEDIR.TAG", CACHEDIR_TAG), (".gitignore", "*\n")):
             if not (self.folder / name).exists():
-                (self.folder / name).write_text(text)
+                write_atomically(self.folder / name, text.encode())
+
+
+def _foreign(folder: Path) -> bool:
+    """Does ``folder`` exist with files in it but no cache tag?"""
+    try:
+        return not (folder / "CACHEDIR.TAG").exists() and any(folder.iterdir())
+    except OSError:
+        return False
 
 
 def _well_formed(entry: Any) -> bool:

@@ -363,7 +363,7 @@ def measure(sites: Sequence[Site], config: Config, *, progress: bool = False) ->
     jobs, unplaced = plan_jobs(sites, config)
     items: dict[Site, ItemResult | Failure] = dict(unplaced)
     files: dict[Path, tuple[Path, ...]] = {}
-    cache = Cache(config.root / config.cache_dir if config.cache_dir else None)
+    cache = Cache.of(config)
     # The key leaves out this run's random widths: a result is reused with the evidence it had.
     keys = {job: make_key(encode(request_for(job, job.sites, config))) for job in jobs}
     drawn = draw_widths(config)

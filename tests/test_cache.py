@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import FIXTURES, run_json
+from conftest import FIXTURES, run_cli, run_json
 
 pytestmark = pytest.mark.slow
 
@@ -60,3 +60,35 @@ def test_a_damaged_entry_is_a_miss_and_is_replaced(demo: Path, garbage: bytes) -
     result, again = run_json(".", cwd=demo)
     assert (result.exit_code, again) == (1, findings)  # measured again, same numbers
     assert all(p.read_bytes() != garbage for p in entries)
+
+
+def test_an_entry_replaced_by_a_folder_is_a_miss_and_leaves_nothing_behind(demo: Path) -> None:
+    _, findings = run_json(".", cwd=demo)
+    cache = demo / ".esper-lint-cache"
+    entries = [p for p in cache.iterdir() if p.name[0] not in ".C"]
+    for entry in entries:
+        entry.unlink()
+        entry.mkdir()
+    for _ in range(2):
+        _, again = run_json(".", cwd=demo)
+        assert again == findings
+    assert not [p for p in cache.iterdir() if p.name.endswith(".tmp")]
+
+
+def test_an_oversized_entry_is_a_miss(demo: Path) -> None:
+    _, findings = run_json(".", cwd=demo)
+    [entry, *_] = [p for p in (demo / ".esper-lint-cache").iterdir() if p.name[0] not in ".C"]
+    with entry.open("ab") as stream:
+        stream.truncate(65 << 20)  # sparse: 65 MiB of NULs, read only if the size is not checked
+    _, again = run_json(".", cwd=demo)
+    assert again == findings
+
+
+@pytest.mark.parametrize("folder", [".", "..", "seedlib"])
+def test_the_cache_refuses_a_folder_of_the_users_own(demo: Path, folder: str) -> None:
+    pyproject = demo / "pyproject.toml"
+    pyproject.write_text(pyproject.read_text() + f'cache-dir = "{folder}"\n')
+    before = sorted(p.name for p in (demo / folder).iterdir())
+    result = run_cli(".", cwd=demo)
+    assert result.exit_code == 2 and "cache-dir" in result.stderr and "Traceback" not in result.stderr
+    assert sorted(p.name for p in (demo / folder).iterdir()) == before
