@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 from conftest import ROOT
 
@@ -32,3 +33,15 @@ def test_static_run_never_imports_torch() -> None:
 
 def test_files_without_registrations_are_not_parsed() -> None:
     assert _imports("--no-dynamic", "fixtures/static/no_registrations.py") == (False, False)
+
+
+def test_python_m_never_imports_the_projects_own_modules(tmp_path: Path) -> None:
+    for shadow in ("dataclasses", "json", "enum", "typing", "click"):
+        (tmp_path / f"{shadow}.py").write_text(
+            f"open({str(tmp_path / ('IMPORTED-' + shadow))!r}, 'w').close()\nraise SystemExit(99)\n")
+    (tmp_path / "bp.py").write_text('@BlueprintRegistry.register("n", "cnn", param_estimate=1)\n'
+                                    "def make(dim):\n    return dim\n")
+    done = subprocess.run([sys.executable, "-m", "esper_lint", "--no-dynamic", "--no-cache", "."],
+                          cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1 and "bp.py:1:" in done.stdout, done.stderr
+    assert not list(tmp_path.glob("IMPORTED-*"))

@@ -90,15 +90,16 @@ def _hooks() -> dict[str, dict[str, Any]]:
 
 def test_pre_commit_hooks_are_declared() -> None:
     hooks = _hooks()
-    assert hooks["esper-lint"]["entry"] == "esper-lint --no-dynamic"
+    assert hooks["esper-lint"]["entry"] == "esper-lint --no-dynamic --"
     assert hooks["esper-lint"]["language"] == "python"
-    assert hooks["esper-lint-dynamic"]["entry"] == "esper-lint"
+    assert hooks["esper-lint-dynamic"]["entry"] == "esper-lint --"
     assert hooks["esper-lint-dynamic"]["language"] == "system"
     for hook in hooks.values():
         assert hook["types"] == ["python"] and hook["require_serial"] is True
         command, *args = shlex.split(hook["entry"])
-        assert command == "esper-lint"
-        main.make_context("esper-lint", [*args, "file.py"])  # raises on an unknown option
+        assert command == "esper-lint" and args[-1] == "--"  # file names are never options
+        context = main.make_context("esper-lint", [*args, "--output-file=x.py"])  # unknown: raises
+        assert context.params["paths"] == ("--output-file=x.py",)
 
 
 def _git(*args: str, cwd: Path) -> None:
@@ -138,8 +139,10 @@ def snapshot(target: Path) -> Path:
 
 
 def try_repo(repo: Path, project: Path, home: Path, *files: str) -> subprocess.CompletedProcess[str]:
+    """The hook on ``files``, or on every file in the project's index without any."""
+    which = ["--files", *files] if files else ["--all-files"]
     return subprocess.run([sys.executable, "-m", "pre_commit", "try-repo", str(repo), "esper-lint",
-                           "--files", *files], cwd=project, capture_output=True, text=True,
+                           *which], cwd=project, capture_output=True, text=True,
                           timeout=600, check=False, env=_clean_env(PRE_COMMIT_HOME=str(home)))
 
 
@@ -164,6 +167,25 @@ def test_pre_commit_hook_fails_on_a_constant_and_passes_once_documented(tmp_path
     assert passed.returncode == 0, passed.stdout + passed.stderr
     assert re.search(r"^esper-lint\.+Passed$", passed.stdout, re.MULTILINE)
     print(f"pre-commit try-repo, two runs: {time.monotonic() - started:.1f} s")
+
+
+@pytest.mark.slow
+def test_pre_commit_never_takes_a_file_name_for_an_option(tmp_path: Path) -> None:
+    pytest.importorskip("pre_commit")
+    if shutil.which("git") is None or not (ROOT / ".git").exists():
+        pytest.skip("needs git and a git checkout of esper-lint")
+    repo = snapshot(tmp_path / "esper-lint")
+    project = tmp_path / "project"
+    project.mkdir()
+    _git("init", "-q", cwd=project)
+    victim, odd = project / "victim.py", project / "--output-file=victim.py"
+    victim.write_text("x = 1\n")
+    odd.write_text(BAD_ESTIMATE)
+    _git("add", "--", victim.name, odd.name, cwd=project)
+    failed = try_repo(repo, project, tmp_path / "home")
+    assert failed.returncode == 1, failed.stdout + failed.stderr
+    assert "--output-file=victim.py:4:59: ESP001 " in failed.stdout
+    assert victim.read_text() == "x = 1\n"
 
 
 WORKFLOW = ROOT / "docs" / "github-workflow.yml"
