@@ -383,17 +383,15 @@ class _Owners:
         return frozenset(codes)
 
     def slot(self, index: int, estimate: Span) -> Slot | None:
-        """Where a new ``# formula:`` comment reads as registration ``index``'s, or None."""
-        last = estimate.end_line
-        if last in self.closed:
-            comments = self.by_line.get(last, [])
-            if comments and not STAYS_FIRST.match(comments[0].text):
-                at, before, after = comments[0].offset, "", "  "
-            else:
-                content = self.where.content(last)
-                at, before, after = self.where.offset(last, len(content.rstrip())), "  ", ""
-            if self.owner(at, last, own_line=False) == index:
-                return Slot(self.where.span(at, at), before, after)
+        """Where a new ``# formula:`` comment reads as registration ``index``'s, or None.
+
+        At the end of the estimate's line, or of the call's last line (when the estimate's
+        ends in a backslash), or on a line of its own above the estimate.
+        """
+        for last in dict.fromkeys((estimate.end_line, self.calls[index][2])):
+            trailing = self._trailing(index, last)
+            if trailing is not None:
+                return trailing
         first = estimate.line
         if first == 1 or first - 1 in self.closed:
             at = self.where.offset(first, 0)
@@ -403,6 +401,17 @@ class _Owners:
                 newline = self.where.ending(first) or ("\r\n" if "\r\n" in self.text else "\n")
                 return Slot(self.where.span(at, at), line[:len(line) - len(line.lstrip())], newline)
         return None  # the lines end inside a string or a backslash continuation
+
+    def _trailing(self, index: int, last: int) -> Slot | None:
+        if last not in self.closed:
+            return None
+        comments = self.by_line.get(last, [])
+        if comments and not STAYS_FIRST.match(comments[0].text):
+            at, before, after = comments[0].offset, "", "  "
+        else:
+            content = self.where.content(last)
+            at, before, after = self.where.offset(last, len(content.rstrip())), "  ", ""
+        return Slot(self.where.span(at, at), before, after) if self.owner(at, last, False) == index else None
 
 
 # --- building sites -------------------------------------------------------------------------
