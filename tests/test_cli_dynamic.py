@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -16,7 +17,7 @@ pytestmark = pytest.mark.slow
 EXPECTED_FAILURES = {
     "hang_on_import.py": "ESP912", "hang_in_factory.py": "ESP912", "exit_on_import.py": "ESP911",
     "import_error.py": "ESP911", "crash_on_import.py": "ESP913", "memory_hog.py": "ESP913",
-    "nested.py": "ESP914", "raising_factory.py": "ESP915",
+    "nested.py": "ESP914", "raising_factory.py": "ESP915", "surrogate_error.py": "ESP915",
 }
 
 
@@ -33,6 +34,29 @@ def test_hostile_blueprints_in_one_run_keep_json_valid() -> None:
     confirmed = {Path(f["path"]).name for f in findings if f["code"] == "ESP001" and f["confirmed"]}
     assert {"fine.py", "noisy.py", "hang_in_factory.py"} <= confirmed
     assert done.returncode == 1 and "Traceback" not in done.stderr
+
+
+@pytest.fixture(scope="module")
+def surrogate_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The hostile package with only its blueprint that raises lone surrogates."""
+    project = tmp_path_factory.mktemp("surrogates")
+    package = project / "hostilepkg"
+    package.mkdir()
+    for name in ("__init__.py", "registry.py", "surrogate_error.py"):
+        shutil.copy(FIXTURES / "hostile" / "hostilepkg" / name, package / name)
+    return project
+
+
+@pytest.mark.parametrize("output_format", ["text", "json", "github", "sarif"])
+def test_lone_surrogates_in_user_errors_are_escaped_in_every_output(surrogate_project: Path,
+                                                                    output_format: str) -> None:
+    out = surrogate_project / f"out.{output_format}"
+    args = ("--format", output_format, ".")
+    done = _esper_lint(*args, cwd=surrogate_project)
+    written = _esper_lint(*args, "--output-file", str(out), cwd=surrogate_project)
+    assert done.returncode == written.returncode == 1, done.stderr + written.stderr
+    text = out.read_bytes().decode("utf-8")  # strict: no surrogate reached the bytes
+    assert text == done.stdout and "\\udcff\\ud800" in text.replace("\\\\", "\\")
 
 
 def test_demo_findings_carry_verified_numbers() -> None:
