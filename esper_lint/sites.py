@@ -385,14 +385,14 @@ class _Owners:
     def slot(self, index: int, estimate: Span) -> Slot | None:
         """Where a new ``# formula:`` comment reads as registration ``index``'s, or None.
 
-        At the end of the estimate's line, or of the call's last line (when the estimate's
-        ends in a backslash), or on a line of its own above the estimate.
+        Nearest the estimate first: the end of its line, a line of its own above it, then
+        the end of the call's last line (when the lines around the estimate end inside a
+        string or a backslash continuation).
         """
-        for last in dict.fromkeys((estimate.end_line, self.calls[index][2])):
-            trailing = self._trailing(index, last)
-            if trailing is not None:
-                return trailing
-        first = estimate.line
+        return (self._trailing(index, estimate.end_line) or self._above(index, estimate.line)
+                or self._trailing(index, self.calls[index][2]))
+
+    def _above(self, index: int, first: int) -> Slot | None:
         if first == 1 or first - 1 in self.closed:
             at = self.where.offset(first, 0)
             inside = self.owner(at, first, own_line=True) == index
@@ -400,7 +400,7 @@ class _Owners:
                 line = self.where.content(first)
                 newline = self.where.ending(first) or ("\r\n" if "\r\n" in self.text else "\n")
                 return Slot(self.where.span(at, at), line[:len(line) - len(line.lstrip())], newline)
-        return None  # the lines end inside a string or a backslash continuation
+        return None
 
     def _trailing(self, index: int, last: int) -> Slot | None:
         if last not in self.closed:
