@@ -78,6 +78,26 @@ class Reference:
 
 
 @dataclass(frozen=True)
+class Row:
+    """One blueprint's place: what the registry reads as its estimate, and its real count."""
+
+    member: Member
+    estimate: int
+    count: int
+
+
+@dataclass(frozen=True)
+class Order:
+    """A topology's blueprints at one width, sorted as the registry sorts them (``(estimate,
+    name)``) and by real count, and the fewest whose estimates must change to agree."""
+
+    width: int
+    by_estimate: tuple[Row, ...]
+    by_count: tuple[Row, ...]
+    moved: tuple[Row, ...]
+
+
+@dataclass(frozen=True)
 class Registry:
     key: str  # the register function's absolute dotted name
     topology: str
@@ -94,6 +114,20 @@ class Registry:
     @property
     def unmeasured(self) -> tuple[Member, ...]:
         return tuple(m for m in self.members if m.measured is None)
+
+    def order(self, width: int) -> Order | None:
+        """The registry's order at ``width`` beside the real one, when every member's place is known."""
+        rows = []
+        for member in self.members:
+            estimate = member.read_at(width)
+            count = member.measured.count_at(width) if member.measured else None
+            if estimate is None or count is None:
+                return None  # a blueprint whose place cannot be known at this width
+            rows.append(Row(member, estimate, count))
+        by_estimate = tuple(sorted(rows, key=lambda r: (r.estimate, r.member.name)))
+        kept = _longest_in_order(by_estimate)
+        return Order(width, by_estimate, tuple(sorted(rows, key=lambda r: (r.count, r.member.name))),
+                     tuple(r for i, r in enumerate(by_estimate) if i not in kept))
 
     def note(self) -> str | None:
         """The run's one line about this topology's reference width, when it was not configured."""
@@ -131,6 +165,27 @@ def _registry(key: str, topology: str, members: tuple[Member, ...], config: Conf
     if isinstance(inferred, Reference):
         return Registry(key, topology, members, inferred, uses=tuple(mine))
     return Registry(key, topology, members, None, inferred, tuple(mine))
+
+
+def _longest_in_order(rows: Sequence[Row]) -> set[int]:
+    """Indices of the rows to keep: a longest run of non-decreasing real counts (ties in either
+    order are right), and of those the one keeping the most accurate estimates, so the ones to
+    change are the wrong ones."""
+    worth = [(1, -abs(r.estimate - r.count) / max(r.count, 1)) for r in rows]
+    best: list[tuple[int, float]] = list(worth)
+    before = [-1] * len(rows)
+    for i, row in enumerate(rows):
+        for j in range(i):
+            if rows[j].count <= row.count:
+                through = (best[j][0] + 1, best[j][1] + worth[i][1])
+                if through > best[i]:
+                    best[i], before[i] = through, j
+    i = max(range(len(rows)), key=lambda k: (best[k], -k))
+    kept = set()
+    while i >= 0:
+        kept.add(i)
+        i = before[i]
+    return kept
 
 
 # --- inferring the reference width -------------------------------------------------------------

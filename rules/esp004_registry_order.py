@@ -51,11 +51,10 @@ construction.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 
 from esper_lint.catalog import Invalid, Valid
 from esper_lint.model import Finding
-from esper_lint.registries import Member, Registry
+from esper_lint.registries import Registry, Row
 from esper_lint.rulekit import At, Context, finding, uses_phrase
 
 CODE = "ESP004"
@@ -89,70 +88,28 @@ INVALID = [
 ]
 
 
-@dataclass(frozen=True)
-class _Row:
-    member: Member
-    estimate: int
-    count: int
-
-
 def check_registry(registry: Registry, ctx: Context) -> Iterator[Finding]:
     reference = registry.reference
     if reference is None or registry.unmeasured or not any(m.linted for m in registry.members):
         return  # no width to judge at; or a partial registry, which the run's notes mention
     for width in reference.widths:
-        rows = _rows(registry.members, width)
-        if rows is None or len(rows) < 2:
+        order = registry.order(width)
+        if order is None or len(order.by_estimate) < 2:
             continue
-        by_estimate = sorted(rows, key=lambda r: (r.estimate, r.member.name))
-        kept = _longest_in_order(by_estimate)
-        moved = [r for i, r in enumerate(by_estimate) if i not in kept]
-        here = [r for r in moved if r.member.linted]
+        here = [r for r in order.moved if r.member.linted]
         if not here:
             continue  # every blueprint out of place is in a file this run was not asked to lint
         first = min(here, key=lambda r: (r.member.site.display, r.member.site.call))
-        by_count = sorted(rows, key=lambda r: (r.count, r.member.name))
         variable = next(m.measured.variable for m in registry.members if m.measured)
-        message = (f"the estimates order {registry.topology}'s blueprints {_order(by_estimate, 'estimate')}"
-                   f" at {variable}={width}, the real counts {_order(by_count, 'count')}; "
-                   f"{len(moved)} estimate{'s' if len(moved) > 1 else ''} must change: "
-                   f"{', '.join(r.member.name for r in moved)}")
+        moved = order.moved
+        message = (f"the estimates order {registry.topology}'s blueprints "
+                   f"{_order(order.by_estimate, 'estimate')} at {variable}={width}, the real counts "
+                   f"{_order(order.by_count, 'count')}; {len(moved)} estimate{'s' if len(moved) > 1 else ''}"
+                   f" must change: {', '.join(r.member.name for r in moved)}")
         site_ctx = Context(ctx.config, first.member.measurement, registry=registry)
         yield finding(first.member.site, CODE, message + uses_phrase(site_ctx), site_ctx,
                       At(width, reference.source), used_by=registry.uses)
 
 
-def _rows(members: Sequence[Member], width: int) -> list[_Row] | None:
-    rows = []
-    for member in members:
-        estimate = member.read_at(width)
-        count = member.measured.count_at(width) if member.measured else None
-        if estimate is None or count is None:
-            return None  # a blueprint whose place cannot be known at this width
-        rows.append(_Row(member, estimate, count))
-    return rows
-
-
-def _order(rows: Sequence[_Row], field: str) -> str:
+def _order(rows: Sequence[Row], field: str) -> str:
     return " < ".join(f"{r.member.name} ({getattr(r, field):,})" for r in rows)
-
-
-def _longest_in_order(rows: Sequence[_Row]) -> set[int]:
-    """Indices of the rows to keep: a longest run of non-decreasing real counts (ties in either
-    order are right), and of those the one keeping the most accurate estimates, so the ones to
-    change are the wrong ones."""
-    worth = [(1, -abs(r.estimate - r.count) / max(r.count, 1)) for r in rows]
-    best: list[tuple[int, float]] = list(worth)
-    before = [-1] * len(rows)
-    for i, row in enumerate(rows):
-        for j in range(i):
-            if rows[j].count <= row.count:
-                through = (best[j][0] + 1, best[j][1] + worth[i][1])
-                if through > best[i]:
-                    best[i], before[i] = through, j
-    i = max(range(len(rows)), key=lambda k: (best[k], -k))
-    kept = set()
-    while i >= 0:
-        kept.add(i)
-        i = before[i]
-    return kept
