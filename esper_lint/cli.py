@@ -17,6 +17,7 @@ from esper_lint import __version__
 from esper_lint.atomic import write_atomically
 from esper_lint.config import Config, ConfigError, load, with_cli
 from esper_lint.render import Report, renderers
+from esper_lint.render.html import ReportError
 
 if TYPE_CHECKING:
     from esper_lint.pipeline import Run
@@ -37,6 +38,7 @@ class Options:
     diff: bool
     cache: bool
     output_file: Path | None
+    report: Path | None = None  # --report: also write the HTML report there
 
 
 def _codes(values: tuple[str, ...]) -> tuple[str, ...] | None:
@@ -70,21 +72,24 @@ def explain(code: str) -> str:
               help="Read [tool.esper-lint] from this file instead of the nearest pyproject.toml.")
 @click.option("--no-dynamic", is_flag=True, help="Static pass only: import no user code, no torch.")
 @click.option("--no-cache", is_flag=True, help="Neither read nor write the dynamic pass's cache.")
+@click.option("--report", "report_file", type=Path, metavar="PATH",
+              help="Also write an HTML report: every blueprint's estimate against its real count, "
+                   "plotted, and each registry's order (needs esper-lint[report]).")
 @click.option("--explain", "explain_code", metavar="CODE", help="Print a rule's documentation.")
 @click.version_option(__version__, prog_name="esper-lint")
 def main(paths: tuple[str, ...], output_format: str, output_file: Path | None,
          select: tuple[str, ...], ignore: tuple[str, ...], fix: bool, unsafe_fixes: bool,
          diff: bool, exit_zero: bool, config_file: Path | None, no_dynamic: bool, no_cache: bool,
-         explain_code: str | None) -> None:
+         explain_code: str | None, report_file: Path | None) -> None:
     """Lint blueprint registrations under PATHS (default: the current folder)."""
     if explain_code:
         click.echo(explain(explain_code))
         return
     options = Options(paths or (".",), output_format, _codes(select), _codes(ignore), config_file,
-                      not no_dynamic, fix, unsafe_fixes, diff, not no_cache, output_file)
+                      not no_dynamic, fix, unsafe_fixes, diff, not no_cache, output_file, report_file)
     try:
         status = run(options)
-    except ConfigError as error:
+    except (ConfigError, ReportError) as error:
         click.echo(f"esper-lint: error: {error}", err=True)
         sys.exit(2)
     except Exception as error:  # one line, never a traceback
@@ -100,9 +105,14 @@ def run(options: Options) -> int:
                       select=options.select, ignore=options.ignore)
     to_stdout = options.output_file is None
     progress = sys.stderr.isatty() and (options.output_format == "text" or not to_stdout)
+    if options.report is not None:
+        from esper_lint.render import html
+
+        html.check(options.report)  # before the run, not after it
     outcome = _lint(options, config, progress=progress)
     if options.fix or options.diff:
         return _fix(outcome, config, options)
+    _write_report(outcome, options)
     report = _report(outcome)
     _emit(renderers()[options.output_format](report), options.output_file)
     return 1 if report.findings else 0
@@ -142,11 +152,19 @@ def _fix(outcome: Run, config: Config, options: Options) -> int:
             click.echo(f"esper-lint: {problem.path}: {problem.code} {problem.message}", err=True)
         return 1 if result.diffs else 0
     after = _lint(options, config, earlier=outcome) if result.fixed else outcome
+    _write_report(after, options)
     remaining = tuple(sorted((*after.findings, *result.problems), key=lambda f: f.sort_key))
     report = replace(_report(after, fixed=len(result.fixed), unsafe_hidden=result.unsafe_hidden,
                              fix_mode=True), findings=remaining)
     _emit(renderers()[options.output_format](report), options.output_file)
     return 1 if remaining else 0
+
+
+def _write_report(outcome: Run, options: Options) -> None:
+    if options.report is not None:
+        from esper_lint.render import html
+
+        html.write(options.report, outcome, options.paths)
 
 
 def _emit(text: str, output_file: Path | None) -> None:

@@ -113,7 +113,7 @@ def error_phrase(estimate: int, actual: int) -> str:
         return f"{abs(actual - estimate):,} too {side}"
     ratio = max(estimate, actual) / min(estimate, actual)
     if ratio >= 2:
-        return f"{ratio:.0f}x {side}" if ratio >= 10 else f"{ratio:.2g}x {side}"
+        return f"{ratio:,.0f}x {side}" if ratio >= 10 else f"{ratio:.2g}x {side}"
     percent = abs(estimate - actual) * 100 / actual
     shown = f"{percent:.0f}" if percent >= 1 else f"{percent:.1g}"
     return f"{shown}% {side}"
