@@ -1,6 +1,6 @@
 """The one writer of files: a sibling temporary file, then a rename, so a reader never sees half.
 
-Used for fixed source files, the cache and ``--output-file``.  With ``expected``, the target
+Used for fixed source files, the cache, ``--output-file`` and ``--report``.  With ``expected``, the target
 must still hold exactly those bytes when it is about to be replaced: checked as late as it
 can be, just before the rename, so an editor's save in the meantime is never overwritten.
 """

@@ -147,6 +147,7 @@ def _fix(outcome: Run, config: Config, options: Options) -> int:
     result = apply_fixes(outcome.findings, outcome.scanned.sources, outcome.scanned.sites, config,
                          unsafe=options.unsafe_fixes, write=not options.diff)
     if options.diff:
+        _write_report(outcome, options)  # nothing was written: the run as it is
         click.echo("".join(result.diffs), nl=False)
         for problem in result.problems:
             click.echo(f"esper-lint: {problem.path}: {problem.code} {problem.message}", err=True)

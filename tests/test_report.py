@@ -221,6 +221,18 @@ def test_report_is_written_when_some_blueprints_cannot_be_measured(tmp_path: Pat
     assert "not judged" in _text(page.find(".//section[@id='orders']"))  # type: ignore[arg-type]
 
 
+@pytest.mark.slow
+def test_fix_reports_the_code_as_fixed(tmp_path: Path) -> None:
+    root = tmp_path / "demo"
+    shutil.copytree(FIXTURES / "demo", root, ignore=shutil.ignore_patterns(".esper-lint-cache"))
+    done = _esper_lint("--fix", "--report", "fixed.html", ".", cwd=root)
+    assert (done.returncode, done.stdout) == (0, "Fixed 10 findings.\n")
+    norm = _rows(_document(root / "fixed.html"))["cnn:norm"]
+    cells = [_text(td) for td in norm.findall("td")]
+    assert norm.attrib["data-estimate"] == "129" and cells[6] == "exact"  # what --fix wrote, read back
+    assert norm.attrib["data-codes"] == "" and cells[-1] == "no findings"  # exact at 64 only
+
+
 def test_static_run_report_lists_blueprints_unmeasured(tmp_path: Path) -> None:
     target = tmp_path / "static.html"
     result = run_cli("--no-dynamic", "--report", str(target), "fixtures/demo")
