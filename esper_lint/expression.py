@@ -28,6 +28,10 @@ class FormulaError(ValueError):
     """An expression outside the formula language, or one that cannot be evaluated."""
 
 
+class LimitError(FormulaError):
+    """An expression or value beyond the language's bounds: no parameter count is that large."""
+
+
 # --------------------------------------------------------------------------- evaluate
 
 
@@ -48,15 +52,15 @@ def free_names(expr: str) -> frozenset[str]:
 @lru_cache(maxsize=512)
 def _parse(expr: str) -> ast.expr:
     if len(expr) > MAX_LENGTH:
-        raise FormulaError(f"formula longer than {MAX_LENGTH} characters")
+        raise LimitError(f"longer than {MAX_LENGTH} characters")
     try:
         tree = ast.parse(expr.strip(), mode="eval").body
     except SyntaxError as exc:
         raise FormulaError(f"not a Python expression: {exc.msg}") from None
     except (RecursionError, MemoryError, ValueError):
-        raise FormulaError("formula nested too deeply") from None
+        raise LimitError("nested too deeply") from None
     if _depth(tree) > MAX_DEPTH:
-        raise FormulaError(f"formula nested more than {MAX_DEPTH} deep")
+        raise LimitError(f"nested more than {MAX_DEPTH} deep")
     return tree
 
 
@@ -77,7 +81,7 @@ def compiled(expr: str) -> Evaluator:
 
 def _checked(value: int) -> int:
     if value.bit_length() > MAX_BITS:
-        raise FormulaError(f"intermediate value exceeds {MAX_BITS} bits")
+        raise LimitError(f"a value exceeds {MAX_BITS:,} bits")
     return value
 
 
@@ -88,10 +92,10 @@ def _nonzero(b: int) -> int:
 
 
 def _power(a: int, b: int) -> int:
-    if not 0 <= b <= MAX_EXPONENT:
-        raise FormulaError(f"exponent {b} outside 0..{MAX_EXPONENT}")
-    if a.bit_length() * b > MAX_BITS:
-        raise FormulaError(f"intermediate value exceeds {MAX_BITS} bits")
+    if b < 0:
+        raise FormulaError(f"negative exponent {b}")
+    if a.bit_length() * b > MAX_BITS:  # checked before computing: 9**64**64 never runs
+        raise LimitError(f"a value exceeds {MAX_BITS:,} bits")
     result: int = a**b  # typeshed cannot tell the exponent is non-negative
     return result
 
@@ -126,7 +130,8 @@ def _node(node: ast.expr) -> Evaluator:
         case ast.Constant(value=bool()):
             pass
         case ast.Constant(value=int() as value):
-            return lambda env: value
+            literal = _checked(value)
+            return lambda env: literal
         case ast.Name(id=name):
             return lambda env: _lookup(env, name)
         case ast.UnaryOp(op=ast.USub() | ast.UAdd() as op, operand=operand):
@@ -239,7 +244,8 @@ class _Printer:
         b = _as_constant(base)
         if b is not None:
             return _constant(_power(b, e))
-        _power(1, e)  # the same range check as evaluation
+        if not 0 <= e <= MAX_EXPONENT:  # a constant's power may be larger: 2**20 is a count
+            raise FormulaError(f"exponent {e} outside 0..{MAX_EXPONENT}")
         result = _constant(1)
         for _ in range(e):
             result = _multiply(result, base)

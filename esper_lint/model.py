@@ -99,6 +99,7 @@ class Estimate:
     source: str  # the argument value's code, byte for byte
     span: Span
     value: int | None = None  # for constants: the evaluated integer
+    beyond: str | None = None  # for constants too large to evaluate: which bound they exceed
     formula: str | None = None  # the documented ``# formula:`` expression, if any
     formula_span: Span | None = None  # where that expression stands inside its comment
     slot: Slot | None = None  # where a new comment would go; None when no place is safe

@@ -23,7 +23,7 @@ import libcst as cst
 
 from esper_lint.codewalk import walk
 from esper_lint.config import Config
-from esper_lint.expression import FormulaError, evaluate
+from esper_lint.expression import FormulaError, LimitError, evaluate
 from esper_lint.lines import Lines
 from esper_lint.model import Blueprint, Estimate, EstimateKind, Site, Slot, Span, Use
 from esper_lint.modules import module_of, qualified
@@ -161,12 +161,18 @@ def _dotted(node: cst.CSTNode | None) -> str | None:
 
 def constant_value(node: cst.BaseExpression, constants: dict[str, int]) -> int | None:
     """The integer ``node`` evaluates to in the formula language, with ``constants`` bound."""
-    if not isinstance(node, _CONSTANT_NODES):
-        return None
-    try:  # parentheses, so an expression broken over lines inside the call still parses
-        return evaluate(f"({_code(node)}\n)", constants)
+    try:
+        return evaluated(node, constants)
     except FormulaError:
         return None
+
+
+def evaluated(node: cst.BaseExpression, constants: dict[str, int]) -> int | None:
+    """``node``'s integer value; None when it is no constant; LimitError when one too large."""
+    if not isinstance(node, _CONSTANT_NODES):
+        return None
+    # parentheses, so an expression broken over lines inside the call still parses
+    return evaluate(f"({_code(node)}\n)", constants)
 
 
 def _code(node: cst.CSTNode) -> str:
@@ -453,14 +459,20 @@ def _strings(call: cst.Call, keywords: tuple[str, ...]) -> tuple[str | None, ...
 
 
 def _estimate(arg: cst.Arg, span: Span, module: _Module, owners: _Owners, index: int) -> Estimate:
-    value = constant_value(arg.value, module.constants)
+    value, beyond = None, None
+    try:
+        value = evaluated(arg.value, module.constants)
+    except LimitError as exc:
+        beyond = str(exc)
+    except FormulaError:
+        pass
     kind: EstimateKind = "other"
-    if value is not None:
+    if value is not None or beyond:
         kind = "constant"
     elif isinstance(arg.value, cst.Lambda) or _dotted(arg.value) in module.functions:
         kind = "callable"
     documented = owners.formula(index, span)
-    return Estimate(kind=kind, source=_code(arg.value), span=span, value=value,
+    return Estimate(kind=kind, source=_code(arg.value), span=span, value=value, beyond=beyond,
                     formula=documented[0] if documented else None,
                     formula_span=documented[1] if documented else None,
                     slot=owners.slot(index, span), keyword=arg.keyword is not None)

@@ -14,8 +14,10 @@ configured with `reference-dims` or inferred from the registry (see ESP004) — 
 large width, the exact formula, verified at every sampled width, and where the project reads
 the estimate (a sort key, a `== 0` test). Without a reference width it quotes the width where
 the constant is closest, and says so. Errors beyond 100% read as ratios (`4.3x high`). A
-constant that equals the count at every width (an identity seed's `0`) is cleared. Without the
-dynamic pass the finding is reported unconfirmed.
+constant that equals the count at every width (an identity seed's `0`) is cleared. A constant too
+large for any parameter count (over 4,096 bits, or written in over 2,000 characters) is
+reported as such, without a fix. Without the dynamic pass the finding is reported
+unconfirmed.
 
 ## Why is this bad?
 The registry sorts and compares blueprints by their estimates. A constant is right for one
@@ -153,15 +155,29 @@ def create_depthwise_seed(dim: int) -> nn.Module:
 
 BR.register("depthwise", "cnn", lambda dim: dim**2 + 11*dim)(create_depthwise_seed)
 '''),
+    Invalid('''
+from torch import nn
+from registry import int_registry
+BlueprintRegistry = int_registry()
+@BlueprintRegistry.register("norm", "cnn", param_estimate=(9**64)**64)
+def create_norm_seed(dim: int) -> nn.Module:
+    return nn.GroupNorm(1, dim)
+''', message="is a constant too large to be a parameter count (a value exceeds 4,096 bits)",
+            fixed=None),
 ]
 
 
 def check(site: Site, ctx: Context) -> Iterator[Finding]:
     estimate = site.estimate
-    if estimate is None or estimate.kind != "constant" or estimate.formula or estimate.value is None:
+    if estimate is None or estimate.kind != "constant" or estimate.formula:
+        return
+    label = f"param_estimate={_shortened(estimate.source)} for {site.blueprint.label}"
+    if estimate.value is None:  # too large to evaluate: no width's count comes near it
+        yield finding(site, CODE, f"{label} is a constant too large to be a parameter count "
+                      f"({estimate.beyond}); pass a callable of the width or write the count",
+                      ctx, used_by=ctx.uses)
         return
     m = ctx.measured
-    label = f"param_estimate={estimate.source} for {site.blueprint.label}"
     if m is None:
         yield finding(site, CODE, f"{label} is a constant without a documented formula; pass a "
                       f"callable of the width or add `# formula: <expression>`{uses_phrase(ctx)}", ctx,
@@ -178,3 +194,7 @@ def check(site: Site, ctx: Context) -> Iterator[Finding]:
                f"{uses_phrase(ctx)}")
     yield finding(site, CODE, message, ctx, at, used_by=ctx.uses,
                   fixes=estimate_fixes(site, m, ctx, prefer_callable=True))
+
+
+def _shortened(source: str) -> str:
+    return source if len(source) <= 40 else f"{source[:30]}...({len(source):,} characters)"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import random
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -249,13 +248,6 @@ def test_non_integer_parameter_values_are_rejected() -> None:
         derive([({"dim": 4, "alpha": 0.5}, 8)], "dim", (("alpha", 1),))  # type: ignore[dict-item]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: c.name)
-def test_derive_is_fast(case: Case) -> None:
-    samples = samples_for(case)
-    start = time.perf_counter()
-    derive(samples, "dim", case.params)
-    assert time.perf_counter() - start < 2.0  # about 40 ms measured; generous for loaded CI
-
 
 # --------------------------------------------------------------------------- evaluate
 
@@ -271,6 +263,8 @@ def test_derive_is_fast(case: Case) -> None:
         ("dim / 2", 32),
         ("2*dim*rank", 1024),
         ("(9**8)**2", 9**16),
+        ("2**20", 2**20),  # a constant written as a power is still a constant
+        ("(9**64)**2", 9**128),
     ],
 )
 def test_evaluate(expr: str, value: int) -> None:
@@ -289,8 +283,9 @@ def test_evaluate(expr: str, value: int) -> None:
         ("dim // 0", "division by zero"),
         ("width + 1", "unknown name"),
         ("lambda dim: dim", "lambda"),
-        ("2**10**10", "exponent"),
-        ("9**9**9", "exponent"),
+        ("2**10**10", "exceeds"),
+        ("9**9**9", "exceeds"),
+        ("0x" + "f" * 1100, "exceeds"),
         ("dim**-1", "exponent"),
         ("((((9**8)**8)**8)**8)**8", "exceeds"),
         ("max(dim, key=abs)", "keyword"),

@@ -53,14 +53,26 @@ def test_a_file_too_large_to_parse_is_one_diagnostic(tmp_path: Path) -> None:
     assert codes_by_file(tmp_path, ".") == {"big.py": {"ESP904"}, "small.py": {"ESP001"}}
 
 
-@pytest.mark.parametrize("estimate", ["0x" + "f" * 4000, "((((9**64)**64)**64)**64)**64", "9" * 5000])
-def test_huge_constants_never_stall_or_break_an_output(tmp_path: Path, estimate: str) -> None:
+@pytest.mark.parametrize(("estimate", "code"), [
+    ("0x" + "f" * 4000, "ESP001"),
+    ("((((9**64)**64)**64)**64)**64", "ESP001"),
+    ("2**4097", "ESP001"),
+    ("9" * 5000, "ESP999"),  # CPython refuses to compile a literal of over 4,300 digits
+])
+def test_huge_constants_are_findings_and_never_break_an_output(
+        tmp_path: Path, estimate: str, code: str) -> None:
     (tmp_path / "huge.py").write_text(registration(estimate=estimate))
+    assert codes_by_file(tmp_path, "huge.py") == {"huge.py": {code}}
     for output_format in FORMATS:
         done = lint(tmp_path, "--format", output_format, "huge.py")
         assert done.returncode in (0, 1) and not done.stderr, done.stderr
         if output_format in ("json", "sarif"):
             json.loads(done.stdout)
+
+
+def test_a_constant_written_as_a_power_is_a_constant(tmp_path: Path) -> None:
+    (tmp_path / "power.py").write_text(registration(estimate="2**12 + 64"))
+    assert codes_by_file(tmp_path, "power.py") == {"power.py": {"ESP001"}}
 
 
 def test_a_nul_byte_in_a_file_is_a_syntax_error(tmp_path: Path) -> None:
