@@ -231,7 +231,7 @@ def test_only_checked_files_are_counted(tmp_path: Path) -> None:
     (tmp_path / "plain.py").write_text("x = 1\n")
     (tmp_path / "broken.py").write_text("def (:\n")  # cannot hold a registration: not parsed
     assert run_cli("--no-dynamic", str(tmp_path)).stdout == \
-        "No registrations found (2 files without a registration skipped).\n"
+        "All checks passed (0 files checked; 2 files without a registration skipped).\n"
     (tmp_path / "seeds.py").write_text(_ONE_SEED.replace("100)", "100)  # noqa"))
     (tmp_path / "broken_seeds.py").write_text(_ONE_SEED + "def (:\n")
     mixed = run_cli("--no-dynamic", "--ignore", "ESP999", str(tmp_path))
@@ -256,3 +256,50 @@ def test_explain_without_a_code_is_a_usage_error(code: str) -> None:
 def test_output_file_in_a_missing_folder_is_a_usage_error() -> None:
     line = one_error_line(run_cli("--no-dynamic", "--output-file", "no/such/dir/out.txt", DEMO))
     assert "--output-file" in line and "no/such/dir/out.txt" in line
+
+
+def test_show_fixes_lists_what_fix_fixed(tmp_path: Path) -> None:
+    project = copy("fixable_int", tmp_path)
+    result = run_cli("--fix", "--show-fixes", ".", cwd=project)
+    lines = result.stdout.splitlines()
+    start = lines.index("Fixed 9 findings:")
+    listed = lines[start + 1:lines.index("", start)]
+    assert listed[0].startswith("- ") and listed[0].endswith(".py:")
+    assert re.fullmatch(r"    \d+ \u00d7 ESP00\d \([a-z-]+\)", listed[1])
+    assert sum(int(line.split()[0]) for line in listed if not line.startswith("- ")) == 9
+    assert "Fixed 9 findings:" not in run_cli("--fix", ".", cwd=project).stdout
+
+
+# --- documentation --------------------------------------------------------------------------------
+
+
+def test_readme_samples_are_what_the_script_writes() -> None:
+    done = subprocess.run([sys.executable, "scripts/readme_samples.py", "--check"], cwd=ROOT,
+                          capture_output=True, text=True, timeout=600, check=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    readme = (ROOT / "README.md").read_text()
+    assert readme.count("<!-- sample:") == readme.count("<!-- /sample -->") >= 3
+
+
+def test_help_and_the_readme_table_list_every_option() -> None:
+    help_text = run_cli("--help").stdout
+    table = (ROOT / "README.md").read_text().split("| option | |", 1)[1].split("\n\n", 1)[0]
+    for param in main.params:
+        for name in getattr(param, "opts", []):
+            if name.startswith("-"):
+                assert name in help_text, name
+                assert f"`{name}" in table, name
+
+
+def test_pre_commit_snippets_name_no_tag_that_does_not_exist() -> None:
+    import yaml
+
+    hooks = {hook["id"]: hook for hook in yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())}
+    for doc in ("README.md", "docs/integrations.md"):
+        text = (ROOT / doc).read_text()
+        assert "OWNER" not in text and "rev:" not in text.replace("`rev:`", "")
+        for snippet in re.findall(r"```yaml\n(repos:.*?)```", text, re.DOTALL):
+            for repo in yaml.safe_load(snippet)["repos"]:
+                assert repo["repo"] == "local"
+                for hook in repo["hooks"]:
+                    assert hook["entry"] == hooks[hook["id"]]["entry"], (doc, hook["id"])

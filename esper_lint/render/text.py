@@ -39,15 +39,12 @@ def summary(report: Report, style: Style = PLAIN) -> str:
 
 
 def _passed(report: Report, style: Style) -> str:
-    """Files count as checked only when something was checked in them (#8: never a pass for a
-    file that was not read or not parsed)."""
+    """A file counts as checked only when it was read and, if it could hold a registration,
+    parsed: never a pass for a file that could not be read or parsed."""
     parsed = report.files - report.skipped
     if not report.files:
         return "No Python files checked."
-    without = f"{plural(report.skipped, 'file')} without a registration skipped"
-    if not parsed:
-        return f"No registrations found ({without})."
-    more = f"; {without}" if report.skipped else ""
+    more = f"; {plural(report.skipped, 'file')} without a registration skipped" if report.skipped else ""
     return style("passed", f"All checks passed ({plural(parsed, 'file')} checked{more}).")
 
 
