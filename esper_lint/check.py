@@ -36,7 +36,7 @@ def check(sites: Sequence[Site], measurements: Mapping[Site, Measurement], confi
         ctx = Context(config, registry=registry)
         findings.extend(f for rule in enabled if rule.kind == "registry" and rule.check
                         for f in rule.check(registry, ctx))
-    at = _located(sites)
+    at = located(sites)
     kept = [f for f in findings if selection.enabled(f.code) and not _suppressed(f, at)]
     ignored = _per_file_ignores(config)
     kept = _one_kind_per_topology([f for f in kept if not ignored(f)], registries, at)
@@ -46,7 +46,7 @@ def check(sites: Sequence[Site], measurements: Mapping[Site, Measurement], confi
 Located = dict[tuple[Path, Span], Site]
 
 
-def _located(sites: Sequence[Site]) -> Located:
+def located(sites: Sequence[Site]) -> Located:
     """Each registration by the places its findings stand at: its estimate, or its call."""
     at: Located = {}
     for site in sites:
@@ -56,13 +56,13 @@ def _located(sites: Sequence[Site]) -> Located:
     return at
 
 
-def _site_of(finding: Finding, at: Located) -> Site | None:
+def site_of(finding: Finding, at: Located) -> Site | None:
     return at.get((finding.file, finding.span)) if finding.file is not None else None
 
 
 def _suppressed(finding: Finding, at: Located) -> bool:
     """Is it a rule finding that a ``# noqa`` at its registration suppresses?"""
-    site = _site_of(finding, at)
+    site = site_of(finding, at)
     return site is not None and finding.level != "warning" and site.suppresses(finding.code)
 
 
@@ -76,7 +76,7 @@ def _one_kind_per_topology(findings: list[Finding], registries: Sequence[Registr
     """
     converting: dict[tuple[str, str], set[Site]] = {}
     for f in findings:
-        site = _site_of(f, at)
+        site = site_of(f, at)
         if site is not None and any(fix.applicability == "unsafe" for fix in f.fixes):
             converting.setdefault(site.registry_key, set()).add(site)
     staying: dict[tuple[str, str], list[str]] = {}
@@ -88,7 +88,7 @@ def _one_kind_per_topology(findings: list[Finding], registries: Sequence[Registr
             staying[key] = left
     kept = []
     for f in findings:
-        site = _site_of(f, at)
+        site = site_of(f, at)
         blocked = staying.get(site.registry_key) if site is not None else None
         kept.append(_without_unsafe(f, blocked) if blocked else f)
     return kept

@@ -25,6 +25,7 @@ class SourceFile:
 class Discovery:
     files: tuple[SourceFile, ...]
     diagnostics: tuple[Finding, ...]
+    skipped: tuple[str, ...] = ()  # files named that are not Python: one warning each
 
 
 def display_path(path: Path, cwd: Path) -> str:
@@ -44,6 +45,7 @@ def discover(paths: Sequence[str], config: Config, cwd: Path | None = None) -> D
     excluded = pathspec.GitIgnoreSpec.from_lines(config.exclude + config.extend_exclude)
     files: dict[Path, SourceFile] = {}
     problems: list[Finding] = []
+    skipped: list[str] = []
     for given in paths:
         path = cwd / given
         if not path.exists() and not path.is_symlink():
@@ -56,9 +58,24 @@ def discover(paths: Sequence[str], config: Config, cwd: Path | None = None) -> D
                     files.setdefault(found.resolve(), SourceFile(found, display_path(found, cwd)))
         elif (real := _resolved(path)) is None:
             problems.append(diagnostic("ESP903", given, f"cannot read {given}: symlink loop"))
+        elif not _python(path):
+            skipped.append(f"{given}: not a Python file (.py, .pyi, or a python shebang); skipped")
         else:  # named explicitly: linted even if excluded, as ruff and flake8 do
             files.setdefault(real, SourceFile(path, display_path(path, cwd)))
-    return Discovery(tuple(files.values()), tuple(problems))
+    return Discovery(tuple(files.values()), tuple(problems), tuple(skipped))
+
+
+def _python(path: Path) -> bool:
+    """A Python file by its name, or (as pre-commit's ``types: [python]`` passes them) a script
+    whose first line runs python."""
+    if path.suffix in (".py", ".pyi"):
+        return True
+    try:
+        with path.open("rb") as stream:
+            first = stream.readline(256)
+    except OSError:
+        return True  # scanning reports why it cannot be read
+    return first.startswith(b"#!") and b"python" in first
 
 
 def _resolved(path: Path) -> Path | None:

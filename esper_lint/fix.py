@@ -38,6 +38,7 @@ class FixResult:
     unsafe_hidden: int  # findings whose unsafe fix was left for their safe alternative
     diffs: tuple[str, ...]  # one unified diff per changed file (``--- a/path`` / ``+++ b/path``)
     problems: tuple[Finding, ...]  # ESP921/ESP922 diagnostics, one per file that was not written
+    texts: Mapping[Path, str] = field(default_factory=dict)  # each changed file's new text
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,10 @@ class FilePlan:
 
 
 def apply_fixes(findings: Sequence[Finding], sources: Mapping[Path, Source], sites: Sequence[Site],
-                config: Config, *, unsafe: bool = False, write: bool = True) -> FixResult:
-    """Apply every applicable fix; with ``write=False`` only work out the diffs."""
+                config: Config, *, unsafe: bool = False, write: bool = True,
+                on_disk: bool = True) -> FixResult:
+    """Apply every applicable fix; with ``write=False`` only work out the diffs and texts;
+    ``on_disk=False``: the sources are not files (standard input), so none is read again."""
     remaining: list[Finding] = []
     groups: dict[Path, list[Finding]] = {}
     for f in findings:
@@ -89,14 +92,14 @@ def apply_fixes(findings: Sequence[Finding], sources: Mapping[Path, Source], sit
     outcome = _Outcome()
     for file, group in groups.items():
         file_sites = [s for s in sites if s.path == file]
-        plan = plan_file(file, group, sources[file], file_sites, config, unsafe=unsafe)
+        plan = plan_file(file, group, sources[file], file_sites, config, unsafe=unsafe, on_disk=on_disk)
         if write:
             plan = write_plan(plan)
         fixed.extend(plan.fixed)
         remaining.extend(plan.remaining)
         outcome.add(plan)
     return FixResult(tuple(fixed), tuple(remaining), outcome.hidden, tuple(outcome.diffs),
-                     tuple(outcome.problems))
+                     tuple(outcome.problems), outcome.texts)
 
 
 @dataclass
@@ -104,6 +107,7 @@ class _Outcome:
     hidden: int = 0
     diffs: list[str] = field(default_factory=list)
     problems: list[Finding] = field(default_factory=list)
+    texts: dict[Path, str] = field(default_factory=dict)
 
     def add(self, plan: FilePlan) -> None:
         self.hidden += plan.unsafe_hidden
@@ -111,18 +115,19 @@ class _Outcome:
             self.problems.append(plan.problem)
         elif plan.changed:
             self.diffs.append(unified_diff(plan.display, plan.source.text, plan.new_text))
+            self.texts[plan.file] = plan.new_text
 
 
 # --- planning one file ----------------------------------------------------------------------
 
 
 def plan_file(file: Path, findings: Sequence[Finding], source: Source, sites: Sequence[Site],
-              config: Config, *, unsafe: bool = False) -> FilePlan:
+              config: Config, *, unsafe: bool = False, on_disk: bool = True) -> FilePlan:
     """Choose the fixes for one file and verify the result; nothing is written."""
     display = findings[0].path
     plan = FilePlan(file, display, source, source.text, (), tuple(findings))
     try:
-        if read_bytes(file) != source.data:
+        if on_disk and read_bytes(file) != source.data:
             return plan.refused(_not_written(display, "it changed since it was checked; "
                                              "run esper-lint again"))
     except SourceError as error:

@@ -18,6 +18,7 @@ from esper_lint.discover import Discovery, discover
 from esper_lint.model import Finding, Measurement, Site, Use
 from esper_lint.registries import Registry
 from esper_lint.scan import Parsed, ScanResult, parse_file, scan
+from esper_lint.stdin import Buffer
 
 
 @dataclass(frozen=True)
@@ -32,17 +33,22 @@ class Run:
 
 def lint(paths: Sequence[str], config: Config, *, dynamic: bool = True, progress: bool = False,
          cache: bool = True, cwd: Path | None = None,
-         reuse: Mapping[Site, Measurement] | None = None) -> Run:
-    """The findings for ``paths``; ``reuse``: measurements of an earlier run (before ``--fix``
-    wrote its fixes), for the registrations whose factories they measured."""
+         reuse: Mapping[Site, Measurement] | None = None, buffer: Buffer | None = None) -> Run:
+    """The findings for ``paths`` (or for the standard input ``buffer``); ``reuse``:
+    measurements of an earlier run (before ``--fix`` wrote its fixes), for the registrations
+    whose factories they measured."""
     if not cache:
         config = replace(config, cache_dir="")  # an empty cache folder turns the cache off
-    found = discover(paths, config, cwd)
-    scanned = scan(found.files, config)
+    found = discover(paths, config, cwd) if buffer is None else buffer.discovery()
+    scanned = scan(found.files, config, given={buffer.path: buffer.data} if buffer else None)
     context, uses = _context(scanned, found, config, cwd)
     every = (*scanned.sites, *context)
     measurements: Mapping[Site, Measurement] = {}
-    warnings: tuple[str, ...] = ()
+    warnings: tuple[str, ...] = found.skipped
+    # a buffer --fix changed keeps the measurements of the buffer it came from
+    unsaved = buffer.unsaved() if buffer is not None and dynamic and scanned.sites and not reuse else None
+    if unsaved:
+        warnings, dynamic = (*warnings, unsaved), False
     if dynamic and scanned.sites:
         measurements = reused(every, reuse or {})
         if len(measurements) < len(every):
@@ -50,7 +56,7 @@ def lint(paths: Sequence[str], config: Config, *, dynamic: bool = True, progress
 
             todo = [site for site in every if site not in measurements]
             result = measure(todo, config, progress=progress)
-            measurements, warnings = {**measurements, **result.measurements}, result.warnings
+            measurements, warnings = {**measurements, **result.measurements}, (*warnings, *result.warnings)
     views = registries.build(every, measurements, config, scanned.sites, (*scanned.uses, *uses))
     findings = check(scanned.sites, measurements, config, views, scanned.callable_registers,
                      [*found.diagnostics, *scanned.diagnostics])

@@ -44,10 +44,11 @@ class ScanResult:
     callable_registers: frozenset[str]
     plain_registers: frozenset[str]
     diagnostics: tuple[Finding, ...]
-    files: int  # files looked at
+    files: int  # files checked: read, and parsed when they could hold a registration
     parsed: int  # files parsed with LibCST
     sources: Mapping[Path, Source]  # what was read of each file with registrations
     uses: tuple[Use, ...] = ()  # reads of the estimate attribute
+    skipped: int = 0  # files read but not parsed: no registration can be in them
 
 
 def needles(config: Config) -> tuple[bytes, ...]:
@@ -56,18 +57,21 @@ def needles(config: Config) -> tuple[bytes, ...]:
     return (config.estimate_keyword.encode(), *(name.encode() for name in sorted(names)))
 
 
-def scan(files: Sequence[SourceFile], config: Config, jobs: int | None = None) -> ScanResult:
+def scan(files: Sequence[SourceFile], config: Config, jobs: int | None = None,
+         given: Mapping[Path, bytes] | None = None) -> ScanResult:
+    """``given``: files' bytes already read (standard input), in place of what is on disk."""
     wanted = needles(config)
     problems: list[Finding] = []
     candidates: list[tuple[SourceFile, bytes]] = []
     for file in files:
         try:
-            data = read_bytes(file.path)
+            data = given[file.path] if given and file.path in given else read_bytes(file.path)
         except SourceError as error:
             problems.append(diagnostic(error.code, file.display, error.message))
             continue
         if any(needle in data for needle in wanted):
             candidates.append((file, data))
+    unread = len(problems)
     results = _parse_all(candidates, config, jobs)
     parsed = [r for r in results if isinstance(r, Parsed)]
     problems.extend(r for r in results if isinstance(r, Finding))
@@ -77,8 +81,9 @@ def scan(files: Sequence[SourceFile], config: Config, jobs: int | None = None) -
         callable_registers=frozenset(n for f in facts for n in f.callable_registers),
         plain_registers=frozenset(n for f in facts for n in f.plain_registers),
         diagnostics=tuple(problems),
-        files=len(files),
+        files=len(files) - len(problems),  # a file with a diagnostic was not checked
         parsed=len(candidates),
+        skipped=len(files) - unread - len(candidates),
         sources={p.facts.sites[0].path: p.source for p in parsed if p.source is not None},
         uses=tuple(use for f in facts for use in f.uses),
     )

@@ -11,13 +11,16 @@ from esper_lint.model import Finding
 @dataclass(frozen=True)
 class Report:
     findings: tuple[Finding, ...]
-    files: int = 0  # files looked at
+    files: int = 0  # files checked: read, and parsed when they could hold a registration
+    skipped: int = 0  # of those, files not parsed: no registration can be in them
     fixed: int = 0  # fixes applied by --fix
     unsafe_hidden: int = 0  # fixes that need --unsafe-fixes
     warnings: tuple[str, ...] = ()  # run-level warnings, e.g. why the dynamic pass was skipped
     notes: tuple[str, ...] = ()  # once per run: reference widths inferred, checks skipped
     reference_dims: tuple[tuple[str, tuple[int, ...], str], ...] = ()  # (topology, widths, source)
     fix_mode: bool = False  # --fix or --diff was given
+    unsafe_fixes: bool = False  # --unsafe-fixes: unsafe fixes count as available
+    fix_summary: tuple[str, ...] = ()  # --show-fixes: what was fixed (text output only)
 
 
 Renderer = Callable[[Report], str]
