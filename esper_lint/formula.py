@@ -249,7 +249,7 @@ def _fit_base(envs: Sequence[Env], counts: Sequence[int], variable: str) -> _Fit
     widths = [env[variable] for env in envs]
     for group in _candidate_groups(widths, counts):
         candidates = [terms for terms in map(_dim_terms, group) if _may_fit(terms, *sample)]
-        fits = [_fit_terms(_orders(terms), columns, counts) for terms in candidates]
+        fits = [_fit_terms(_orders(terms), columns, counts, simplest=True) for terms in candidates]
         found = [fit for fit in fits if fit is not None]
         if found:
             return min(found, key=lambda fit: fit.cost)
@@ -449,27 +449,30 @@ class _Columns:
         return self.cache[f]
 
 
-def _fit_terms(orders: list[list[_Term]], columns: _Columns, counts: Sequence[int]) -> _Fit | None:
-    """The simplest fit over the orders tried; stops once the terms are independent.
+def _fit_terms(orders: list[list[_Term]], columns: _Columns, counts: Sequence[int],
+               simplest: bool = False) -> _Fit | None:
+    """The sparsest fit over the orders tried; stops once the terms are independent.
 
     Terms dependent on the samples (widths in ``dim % 4 == 0`` only, where ``dim//4`` is
-    ``dim/4``) fit in many ways: then fewer floor divisions are sought among them.
+    ``dim/4``) fit in many ways: with ``simplest`` (a handful of terms, at default arguments)
+    fewer floor divisions are then sought among them.
     """
     best: _Fit | None = None
     for terms in orders:
-        fit = _fit_of(terms, columns, counts)
+        fit, independent = _fit_of(terms, columns, counts)
         if fit is not None and (best is None or len(fit.terms) < len(best.terms)):
             best = fit
-        if _solve([columns.of(t) for t in terms], counts)[1]:
+        if independent:
             return best
-    return _simpler(best, orders[0], columns, counts) if best is not None else None
+    return _simpler(best, orders[0], columns, counts) if best is not None and simplest else best
 
 
-def _fit_of(terms: Sequence[_Term], columns: _Columns, counts: Sequence[int]) -> _Fit | None:
-    coefficients, _ = _solve([columns.of(t) for t in terms], counts)
+def _fit_of(terms: Sequence[_Term], columns: _Columns, counts: Sequence[int]) -> tuple[_Fit | None, bool]:
+    """(the fit over ``terms`` or None, whether they are independent on the samples)."""
+    coefficients, independent = _solve([columns.of(t) for t in terms], counts)
     if coefficients is None:
-        return None
-    return _Fit(tuple((c, t) for c, t in zip(coefficients, terms, strict=True) if c))
+        return None, independent
+    return _Fit(tuple((c, t) for c, t in zip(coefficients, terms, strict=True) if c)), independent
 
 
 def _simpler(best: _Fit, terms: list[_Term], columns: _Columns, counts: Sequence[int]) -> _Fit:
@@ -479,7 +482,7 @@ def _simpler(best: _Fit, terms: list[_Term], columns: _Columns, counts: Sequence
     for subset in subsets:
         if (sum(t.weight for t in subset), len(subset)) >= best.cost[:2]:
             break
-        fit = _fit_of(subset, columns, counts)
+        fit, _ = _fit_of(subset, columns, counts)
         if fit is not None:
             return fit
     return best
