@@ -56,6 +56,7 @@ class Config:
     callable_estimates: bool | None = None  # None: find out from the register function
     max_width: int = 65536
     cache_dir: str = ".esper-lint-cache"  # relative to ``root``; empty: no cache
+    line_length: int = 88  # the project's, from [tool.ruff] or [tool.black]: where comments fit
 
     @property
     def selection(self) -> Selection:
@@ -100,7 +101,28 @@ def load(path: Path | None, cwd: Path | None = None) -> Config:
         return Config(root=cwd.resolve())
     data = _read_toml(path)
     table = data.get("tool", {}).get("esper-lint", data if path.name != "pyproject.toml" else {})
-    return from_table(table, root=path.resolve().parent, origin=str(path))
+    config = from_table(table, root=path.resolve().parent, origin=str(path))
+    return replace(config, line_length=line_length(data, path.resolve().parent))
+
+
+def line_length(data: dict[str, Any], folder: Path) -> int:
+    """The project's line length, as ruff finds it (a .ruff.toml or ruff.toml in ``folder``,
+    then ``[tool.ruff]``), else ``[tool.black]``'s, else their default, 88."""
+    tools = data.get("tool", {})
+    tables = [_ruff_file(folder / name) for name in (".ruff.toml", "ruff.toml")]
+    tables += [tools.get("ruff"), tools.get("black")]
+    for table in tables:
+        value = table.get("line-length") if isinstance(table, dict) else None
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    return 88
+
+
+def _ruff_file(path: Path) -> dict[str, Any] | None:
+    try:
+        return _read_toml(path) if path.is_file() else None
+    except ConfigError:
+        return None  # ruff's to complain about
 
 
 def from_table(table: dict[str, Any], root: Path, origin: str = "config") -> Config:

@@ -258,7 +258,15 @@ class _Printer:
         if b == 1 and not isinstance(op, ast.Mod):
             return left
         symbol = {ast.FloorDiv: "//", ast.Mod: " % ", ast.Div: "/"}[type(op)]
-        return self.compound(f"{self.operand(left)}{symbol}{self.operand(right)}", left, False)
+        return self.compound(f"{self.dividend(left)}{symbol}{self.operand(right)}", left, False)
+
+    def dividend(self, p: Poly) -> str:
+        """``p`` left of ``//``, ``%`` or ``/``: a product needs no parentheses (``8*dim//3``)."""
+        if len(p) == 1:
+            [(monomial, coefficient)] = p.items()
+            if coefficient > 0 and monomial and all(self.factors[t].bare for t, _ in monomial):
+                return self.term(monomial, coefficient, after_unary_minus=False)
+        return self.operand(p)
 
     def call(self, name: str, args: list[Poly]) -> Poly:
         values = [_as_constant(arg) for arg in args]

@@ -11,13 +11,17 @@ import math
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
-from itertools import product
+from itertools import combinations, islice, product
 
 from esper_lint.expression import Env, FormulaError, compiled, free_names, render
 from esper_lint.model import Formula
 
 Sample = tuple[Mapping[str, int], int]
 MAX_DIVISOR = 64  # largest constant floor divisor ``derive`` looks for
+# widths rounded up to a multiple, ``m*((a*dim//b + m - 1)//m)``: LLaMA's ``int(8*dim/3)`` to 256
+ROUND_UP_MULTIPLES = (2, 4, 8, 16, 32, 64, 128, 256)
+ROUND_UP_RATIOS = tuple(sorted({Fraction(a, b) for b in range(1, 4) for a in range(1, 8 * b + 1)}))
+PREFILTER = 24  # samples a candidate set of floors must fit before it is fitted to all of them
 MIN_SPARE = 8  # widths verified beyond the ones that determine a formula or a domain rule
 SPREAD = 8  # the widest verified width, in multiples of the widest determining one
 
@@ -26,17 +30,29 @@ SPREAD = 8  # the widest verified width, in multiples of the widest determining 
 
 @dataclass(frozen=True)
 class _Floor:
-    """``max(low, variable//divisor)``; ``low`` is None for a plain floor.
+    """``max(low, scale*variable//divisor)``, rounded up to a multiple of ``multiple``.
 
-    ``divisor`` and ``low`` are constants or a parameter's name.
+    ``low`` is None for a plain floor; ``divisor`` and ``low`` are constants or a
+    parameter's name.
     """
 
     divisor: int | str
     low: int | str | None = None
+    scale: int = 1
+    multiple: int = 1
 
     def expr(self, variable: str) -> str:
-        inner = variable if self.divisor == 1 else f"{variable}//{self.divisor}"
+        inner = variable if self.scale == 1 else f"{self.scale}*{variable}"
+        inner = inner if self.divisor == 1 else f"{inner}//{self.divisor}"
+        if self.multiple != 1:
+            m = self.multiple
+            inner = f"{m}*(({inner} + {m - 1})//{m})"
         return inner if self.low is None else f"max({self.low}, {inner})"
+
+    @property
+    def weight(self) -> int:
+        """How many floor divisions a reader sees in it."""
+        return (self.divisor != 1) + (self.multiple != 1)
 
 
 @dataclass(frozen=True)
@@ -50,6 +66,10 @@ class _Term:
     @property
     def degree(self) -> int:
         return self.power + len(self.floors) + sum(e for _, e in self.multiplier)
+
+    @property
+    def weight(self) -> int:
+        return sum(f.weight for f in self.floors)
 
     def expr(self, variable: str) -> str:
         parts = [f"{variable}**{self.power}"] if self.power else []
@@ -72,6 +92,12 @@ class _Fit:
     @property
     def floors(self) -> tuple[_Floor, ...]:
         return tuple(dict.fromkeys(f for _, t in self.terms for f in t.floors))
+
+    @property
+    def cost(self) -> tuple[int, int, int]:
+        """Simplest first: fewest floor divisions, then fewest terms, then smallest coefficients
+        (``3*dim*hidden`` over ``6*dim*(hidden/2)``: a width rounded as the code rounds it)."""
+        return sum(t.weight for _, t in self.terms), len(self.terms), sum(abs(c) for c, _ in self.terms)
 
 
 @dataclass(frozen=True)
@@ -125,7 +151,7 @@ def why_not(
     if data.conflict is not None:
         return f"the count differs between builds at {variable}={data.conflict}"
     v = variable
-    families = f"{v}, {v}**2, {v}**3, {v}//r, max(k, {v}//r)"
+    families = f"{v}, {v}**2, {v}**3, {v}//r, max(k, {v}//r), m*((a*{v}//b + m - 1)//m)"
     widths = len({env[v] for env in envs})
     if _fit_base(envs, counts, v) is None:
         return f"no formula with integer coefficients over {families} fits the {widths} sampled widths"
@@ -218,13 +244,23 @@ def _relevant(data: _Data) -> list[str]:
 
 def _fit_base(envs: Sequence[Env], counts: Sequence[int], variable: str) -> _Fit | None:
     columns = _Columns(envs, variable)
+    few = list(islice(_spread(len(envs)), PREFILTER))
+    sample = _Columns([envs[i] for i in few], variable), [counts[i] for i in few]
     widths = [env[variable] for env in envs]
     for group in _candidate_groups(widths, counts):
-        fits = [_fit_terms(_orders(_dim_terms(floors)), columns, counts) for floors in group]
+        candidates = [terms for terms in map(_dim_terms, group) if _may_fit(terms, *sample)]
+        fits = [_fit_terms(_orders(terms), columns, counts, simplest=True) for terms in candidates]
         found = [fit for fit in fits if fit is not None]
         if found:
-            return min(found, key=lambda fit: len(fit.terms))
+            return min(found, key=lambda fit: fit.cost)
     return None
+
+
+def _may_fit(terms: list[_Term], columns: _Columns, counts: Sequence[int]) -> bool:
+    """False when a few samples already rule the terms out: they are independent there and
+    no integer combination fits (a fit to every sample would fit these too)."""
+    coefficients, independent = _solve([columns.of(t) for t in terms], counts)
+    return coefficients is not None or not independent
 
 
 def _candidate_groups(widths: Sequence[int], counts: Sequence[int]) -> Iterator[list[tuple[_Floor, ...]]]:
@@ -245,6 +281,8 @@ def _candidate_groups(widths: Sequence[int], counts: Sequence[int]) -> Iterator[
                if a.divisor != b.divisor]
     rest = [_Floor(r, low) for low in (None, 1) for r in range(2, MAX_DIVISOR + 1)]
     yield [(f,) for f in rest if f not in singles]
+    yield [(_Floor(r.denominator, scale=r.numerator, multiple=m),) for r in ROUND_UP_RATIOS
+           for m in ROUND_UP_MULTIPLES if r.denominator > 1 or r.numerator % m]
 
 
 def _lows(threshold: int, divisor: int) -> list[int]:
@@ -349,7 +387,7 @@ def _variants(terms: list[_Term], relevant: list[str], defaults: Mapping[str, in
 def _floor_options(floor: _Floor, relevant: list[str], defaults: Mapping[str, int]) -> list[_Floor]:
     divisors = [floor.divisor] + [p for p in relevant if defaults[p] == floor.divisor]
     lows = [floor.low] + [p for p in relevant if floor.low is not None and defaults[p] == floor.low]
-    return [_Floor(d, k) for d in divisors for k in lows]
+    return [replace(floor, divisor=d, low=k) for d in divisors for k in lows]
 
 
 def _joint_orders(terms: list[_Term], relevant: list[str]) -> list[list[_Term]]:
@@ -401,7 +439,9 @@ class _Columns:
         if f not in self.cache:
             v = self.variable
             divisors = [f.divisor if isinstance(f.divisor, int) else e[f.divisor] for e in self.envs]
-            values = [e[v] // d if d else 0 for e, d in zip(self.envs, divisors, strict=True)]
+            values = [f.scale * e[v] // d if d else 0 for e, d in zip(self.envs, divisors, strict=True)]
+            if f.multiple != 1:
+                values = [-(-q // f.multiple) * f.multiple for q in values]
             if f.low is not None:
                 lows = [f.low if isinstance(f.low, int) else e[f.low] for e in self.envs]
                 values = [max(k, q) for k, q in zip(lows, values, strict=True)]
@@ -409,17 +449,42 @@ class _Columns:
         return self.cache[f]
 
 
-def _fit_terms(orders: list[list[_Term]], columns: _Columns, counts: Sequence[int]) -> _Fit | None:
-    """The sparsest fit over the orders tried; stops once the terms are independent."""
+def _fit_terms(orders: list[list[_Term]], columns: _Columns, counts: Sequence[int],
+               simplest: bool = False) -> _Fit | None:
+    """The sparsest fit over the orders tried; stops once the terms are independent.
+
+    Terms dependent on the samples (widths in ``dim % 4 == 0`` only, where ``dim//4`` is
+    ``dim/4``) fit in many ways: with ``simplest`` (a handful of terms, at default arguments)
+    fewer floor divisions are then sought among them.
+    """
     best: _Fit | None = None
     for terms in orders:
-        coefficients, independent = _solve([columns.of(t) for t in terms], counts)
-        if coefficients is not None:
-            fit = _Fit(tuple((c, t) for c, t in zip(coefficients, terms, strict=True) if c))
-            if best is None or len(fit.terms) < len(best.terms):
-                best = fit
+        fit, independent = _fit_of(terms, columns, counts)
+        if fit is not None and (best is None or len(fit.terms) < len(best.terms)):
+            best = fit
         if independent:
+            return best
+    return _simpler(best, orders[0], columns, counts) if best is not None and simplest else best
+
+
+def _fit_of(terms: Sequence[_Term], columns: _Columns, counts: Sequence[int]) -> tuple[_Fit | None, bool]:
+    """(the fit over ``terms`` or None, whether they are independent on the samples)."""
+    coefficients, independent = _solve([columns.of(t) for t in terms], counts)
+    if coefficients is None:
+        return None, independent
+    return _Fit(tuple((c, t) for c, t in zip(coefficients, terms, strict=True) if c)), independent
+
+
+def _simpler(best: _Fit, terms: list[_Term], columns: _Columns, counts: Sequence[int]) -> _Fit:
+    """The cheapest fit over a subset of ``terms`` no larger than ``best``'s."""
+    subsets = [c for size in range(1, len(best.terms) + 1) for c in combinations(terms, size)]
+    subsets.sort(key=lambda c: (sum(t.weight for t in c), len(c)))
+    for subset in subsets:
+        if (sum(t.weight for t in subset), len(subset)) >= best.cost[:2]:
             break
+        fit, _ = _fit_of(subset, columns, counts)
+        if fit is not None:
+            return fit
     return best
 
 

@@ -68,6 +68,7 @@ class Slot:
     span: Span
     before: str
     after: str
+    joins: int | None = None  # a trailing slot: the length of the line it joins
 
     def edit(self, comment: str) -> Edit:
         return Edit(self.span, f"{self.before}{comment}{self.after}")
@@ -103,6 +104,7 @@ class Estimate:
     formula: str | None = None  # the documented ``# formula:`` expression, if any
     formula_span: Span | None = None  # where that expression stands inside its comment
     slot: Slot | None = None  # where a new comment would go; None when no place is safe
+    above: Slot | None = None  # a line of its own, for when ``slot`` would make its line too long
     keyword: bool = True  # given as ``param_estimate=`` rather than positionally
 
 

@@ -231,7 +231,7 @@ def value_fix(site: Site, m: Measurement, ctx: Context) -> tuple[Fix, ...]:
     at = reference_at(ctx, m)
     count = m.count_at(at.width) if at is not None else None
     value = None if count is None or count == estimate.value else _int_text(count, estimate.source)
-    comment = _comment_edit(estimate, m.formula.expr) if m.formula else None
+    comment = _comment_edit(estimate, m.formula.expr, ctx.config.line_length, value) if m.formula else None
     expr = m.formula.expr if m.formula and comment is not None else None
     edits = [*([Edit(estimate.span, value)] if value else []), *([comment] if comment else [])]
     if not edits:
@@ -251,13 +251,24 @@ def _value_title(site: Site, m: Measurement, at: At | None, value: str | None, e
     return title if m.formula else f"{title}; no exact formula was found to document"
 
 
-def _comment_edit(estimate: Estimate, expr: str) -> Edit | None:
-    """Document ``expr``: rewrite the ``# formula:`` comment there is, or add one where it fits."""
+def _comment_edit(estimate: Estimate, expr: str, line_length: int | None = None,
+                  value: str | None = None) -> Edit | None:
+    """Document ``expr``: rewrite the ``# formula:`` comment there is, or add one where it fits.
+
+    A new comment trails its line unless the line, with ``value`` written, would grow past
+    ``line_length``: then it takes a line of its own above.
+    """
     if estimate.formula_span is not None:
         return Edit(estimate.formula_span, expr) if estimate.formula != expr else None
-    if estimate.slot is not None:
-        return estimate.slot.edit(formula_comment(expr))
-    return None  # the lines end inside a string or a backslash continuation
+    slot = estimate.slot
+    if slot is None:
+        return None  # the lines end inside a string or a backslash continuation
+    edit = slot.edit(formula_comment(expr))
+    if slot.joins is not None and line_length is not None and estimate.above is not None:
+        grown = len(value) - len(estimate.source) if value and estimate.span.line == slot.span.line else 0
+        if slot.joins + grown + len(edit.new_text) > line_length:
+            return estimate.above.edit(formula_comment(expr))
+    return edit
 
 
 def _int_text(count: int, written: str) -> str:

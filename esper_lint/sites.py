@@ -398,6 +398,10 @@ class _Owners:
         return (self._trailing(index, estimate.end_line) or self._above(index, estimate.line)
                 or self._trailing(index, self.calls[index][2]))
 
+    def above(self, index: int, estimate: Span) -> Slot | None:
+        """A line of its own above the estimate, for a comment too long to trail its line."""
+        return self._above(index, estimate.line)
+
     def _above(self, index: int, first: int) -> Slot | None:
         if first == 1 or first - 1 in self.closed:
             at = self.where.offset(first, 0)
@@ -417,7 +421,9 @@ class _Owners:
         else:
             content = self.where.content(last)
             at, before, after = self.where.offset(last, len(content.rstrip())), "  ", ""
-        return Slot(self.where.span(at, at), before, after) if self.owner(at, last, False) == index else None
+        if self.owner(at, last, False) != index:
+            return None
+        return Slot(self.where.span(at, at), before, after, joins=len(self.where.content(last)))
 
 
 # --- building sites -------------------------------------------------------------------------
@@ -475,7 +481,8 @@ def _estimate(arg: cst.Arg, span: Span, module: _Module, owners: _Owners, index:
     return Estimate(kind=kind, source=_code(arg.value), span=span, value=value, beyond=beyond,
                     formula=documented[0] if documented else None,
                     formula_span=documented[1] if documented else None,
-                    slot=owners.slot(index, span), keyword=arg.keyword is not None)
+                    slot=owners.slot(index, span), above=owners.above(index, span),
+                    keyword=arg.keyword is not None)
 
 
 # --- register definitions (for fix safety) --------------------------------------------------

@@ -60,12 +60,13 @@ def test_a_comment_belongs_to_the_call_its_line_ends(project: Path) -> None:
     assert [(f["blueprint"]["name"], f["code"]) for f in static] == [("lin", "ESP001")]
     fixed = run_cli("--fix", "--no-cache", ".", cwd=project)
     assert fixed.exit_code == 0, fixed.output
-    norm, lin = body_lines(seeds)
+    norm, above, lin = body_lines(seeds)
     assert norm.endswith("(create_norm)  # formula: 2*dim")
-    assert lin.endswith("(create_lin)  # formula: dim**2 + dim")
+    assert above == "# formula: dim**2 + dim"  # trailing, lin's line would pass 88 characters
+    assert lin.endswith("(create_lin)")
     again = run_cli("--fix", "--no-cache", ".", cwd=project)
     assert again.exit_code == 0 and "Fixed" not in again.stdout
-    assert body_lines(seeds) == [norm, lin]
+    assert body_lines(seeds) == [norm, above, lin]
 
 
 def test_a_parenthesised_estimate_is_fixed_at_the_span_that_was_scanned(project: Path) -> None:
@@ -109,9 +110,11 @@ def test_a_file_edited_during_the_run_is_not_fixed(project: Path) -> None:
     assert "changed since it was checked" in problem["message"]
     text = run_cli("--fix", "--no-cache", ".", cwd=project)  # the settled file is fixed
     assert "Fixed 2 findings." in text.stdout
-    wide, norm = [line for line in body_lines(seeds) if line.startswith("BlueprintRegistry")]
-    assert wide.endswith("(create_wide)  # formula: dim**2 + dim")
-    assert norm.endswith("(create_norm)  # formula: 2*dim")
+    lines = body_lines(seeds)
+    wide, norm = [i for i, line in enumerate(lines) if line.startswith("BlueprintRegistry")]
+    # trailing, either line would pass 88 characters: each comment goes on the line above
+    assert [lines[wide - 1], lines[norm - 1]] == ["# formula: dim**2 + dim", "# formula: 2*dim"]
+    assert lines[wide].endswith("(create_wide)") and lines[norm].endswith("(create_norm)")
 
 
 def test_an_editor_save_just_before_the_rename_is_kept(project: Path,

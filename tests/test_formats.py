@@ -289,9 +289,9 @@ def test_sarif_unsafe_fix_and_its_comment_alternative(tmp_path: Path) -> None:
     assert "not annotated as callable" in callable_fix_["description"]["text"]
     assert f"param_estimate={LAMBDA}," in apply(BLUEPRINT_FILE, callable_fix_).splitlines()[0]
     assert comment_fix_["description"]["text"].startswith("Safe alternative: write `# formula: 2*dim`")
-    assert apply(BLUEPRINT_FILE, comment_fix_).splitlines()[0] == (
-        '@BlueprintRegistry.register("norm", "cnn", param_estimate=100, description="GroupNorm")'
-        "  # formula: 2*dim")
+    assert apply(BLUEPRINT_FILE, comment_fix_).splitlines()[:2] == [  # past 88 trailing: above
+        "# formula: 2*dim",
+        '@BlueprintRegistry.register("norm", "cnn", param_estimate=100, description="GroupNorm")']
 
 
 def test_sarif_comment_fix_rewrites_the_documented_formula(tmp_path: Path) -> None:

@@ -336,6 +336,7 @@ def test_free_names() -> None:
         ("0*dim", "0"),
         ("max(3, 5) + abs(-2)", "7"),
         ("max(1, dim, 4)", "max(4, dim)"),
+        ("8*((((8*dim)//3) + 7)//8)", "8*((8*dim//3 + 7)//8)"),
     ],
 )
 def test_render_canonical_form(expr: str, canonical: str) -> None:
