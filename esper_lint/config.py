@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
+
+from esper_lint.formula import MIN_SPARE, SPREAD
 
 DEFAULT_EXCLUDE = (
     ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", ".mypy_cache", ".ruff_cache",
@@ -68,15 +71,29 @@ class Config:
         return tuple((self.root / s).resolve() for s in self.src)
 
 
+MIN_MEMORY_MB = 256  # torch 2.13 (CPU) fails to import under a 192 MB data limit, loads under 256
+MIN_MAX_WIDTH = SPREAD * MIN_SPARE  # a formula set by widths 1..8 still gets its evidence to spare
+
 _LISTS = {"register-functions", "select", "ignore", "exclude", "extend-exclude", "src"}
-_SCALARS: dict[str, type | tuple[type, ...]] = {
-    "estimate-keyword": str,
-    "estimate-position": int,
-    "timeout": (int, float),
-    "memory-limit-mb": int,
-    "callable-estimates": bool,
-    "max-width": int,
-    "cache-dir": str,
+
+
+@dataclass(frozen=True)
+class _Scalar:
+    kind: type | tuple[type, ...]
+    accepted: str  # what the error message says is accepted
+    valid: Callable[[Any], bool] = lambda value: True
+
+
+_SCALARS = {
+    "estimate-keyword": _Scalar(str, "a Python identifier", str.isidentifier),
+    "estimate-position": _Scalar(int, "an integer >= 0", lambda v: v >= 0),
+    "timeout": _Scalar((int, float), "a finite number of seconds > 0",
+                       lambda v: math.isfinite(v) and v > 0),
+    "memory-limit-mb": _Scalar(int, f"0 (no limit) or an integer >= {MIN_MEMORY_MB}",
+                               lambda v: v == 0 or v >= MIN_MEMORY_MB),
+    "callable-estimates": _Scalar(bool, "true or false"),
+    "max-width": _Scalar(int, f"an integer >= {MIN_MAX_WIDTH}", lambda v: v >= MIN_MAX_WIDTH),
+    "cache-dir": _Scalar(str, "a folder, relative to the pyproject.toml, or \"\" for no cache"),
 }
 _TABLES = {"per-file-ignores", "reference-dims"}
 KNOWN_KEYS = _LISTS | set(_SCALARS) | _TABLES | {"count"}
@@ -87,7 +104,7 @@ def find_pyproject(start: Path) -> Path | None:
     start = start.resolve()
     for folder in (start, *start.parents):
         candidate = folder / "pyproject.toml"
-        if candidate.is_file() and "esper-lint" in _read_toml(candidate).get("tool", {}):
+        if candidate.is_file() and "esper-lint" in _tool(_read_toml(candidate), candidate):
             return candidate
     return None
 
@@ -99,8 +116,17 @@ def load(path: Path | None, cwd: Path | None = None) -> Config:
     if path is None:
         return Config(root=cwd.resolve())
     data = _read_toml(path)
-    table = data.get("tool", {}).get("esper-lint", data if path.name != "pyproject.toml" else {})
+    table = _tool(data, path).get("esper-lint", data if path.name != "pyproject.toml" else {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: `tool.esper-lint` must be a table ([tool.esper-lint])")
     return from_table(table, root=path.resolve().parent, origin=str(path))
+
+
+def _tool(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: `tool` must be a table ([tool.NAME] sections), not {_toml(tool)}")
+    return tool
 
 
 def from_table(table: dict[str, Any], root: Path, origin: str = "config") -> Config:
@@ -111,7 +137,8 @@ def from_table(table: dict[str, Any], root: Path, origin: str = "config") -> Con
     for key, value in table.items():
         values[key.replace("-", "_")] = _convert(key, value, origin)
     config = Config(**values)
-    validate_selectors((*config.select, *config.ignore), origin)
+    validate_selectors(config.select, f"{origin}: `select`")
+    validate_selectors(config.ignore, f"{origin}: `ignore`")
     for pattern, codes in config.per_file_ignores:
         validate_selectors(codes, f"{origin}: per-file-ignores `{pattern}`")
     return config
@@ -124,7 +151,8 @@ def validate_selectors(selectors: Iterable[str], origin: str) -> None:
     codes = known_codes()
     for selector in selectors:
         if selector != "ALL" and not any(code.startswith(selector) for code in codes):
-            raise ConfigError(f"{origin}: unknown rule selector `{selector}`")
+            raise ConfigError(f"{origin}: unknown rule selector `{selector}`; expected ALL or "
+                              f"a prefix of a code ({', '.join(codes)})")
 
 
 def _convert(key: str, value: Any, origin: str) -> Any:
@@ -133,8 +161,10 @@ def _convert(key: str, value: Any, origin: str) -> Any:
             raise ConfigError(f"{origin}: `{key}` must be a list of strings")
         return tuple(value)
     if key in _SCALARS:
-        if not isinstance(value, _SCALARS[key]) or isinstance(value, bool) != (key == "callable-estimates"):
-            raise ConfigError(f"{origin}: `{key}` has the wrong type ({type(value).__name__})")
+        scalar = _SCALARS[key]
+        if (not isinstance(value, scalar.kind) or isinstance(value, bool) != (scalar.kind is bool)
+                or not scalar.valid(value)):
+            raise ConfigError(f"{origin}: `{key} = {_toml(value)}`: expected {scalar.accepted}")
         return float(value) if key == "timeout" else value  # type: ignore[arg-type]
     if key == "count":
         if value not in ("all", "trainable"):
@@ -147,6 +177,13 @@ def _convert(key: str, value: Any, origin: str) -> Any:
     if not all(isinstance(v, list) and all(isinstance(c, str) for c in v) for v in value.values()):
         raise ConfigError(f"{origin}: `per-file-ignores` values must be lists of codes")
     return tuple((pattern, tuple(codes)) for pattern, codes in value.items())
+
+
+def _toml(value: Any) -> str:
+    """``value`` roughly as it was written in TOML, for an error message."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f'"{value}"' if isinstance(value, str) else repr(value)
 
 
 def _widths(value: Any, origin: str) -> tuple[int, ...]:
@@ -168,5 +205,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: cannot read configuration: not UTF-8 "
+                          f"(byte {error.object[error.start]:#04x} at offset {error.start})") from error
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"{path}: cannot read configuration: {error}") from error

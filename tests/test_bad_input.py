@@ -6,6 +6,8 @@ import os
 import shutil
 from pathlib import Path
 
+import pytest
+
 from conftest import FIXTURES, run_cli, run_json
 
 GOOD = FIXTURES / "static" / "shapes.py"
@@ -102,3 +104,10 @@ def test_internal_error_is_one_line(tmp_path: Path) -> None:
     result = run_cli("--no-dynamic", ".", cwd=tmp_path)
     assert result.exit_code == 2
     assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.parametrize("selection", [(), ("--select", "ESP001"), ("--ignore", "ALL"),
+                                       ("--select", "ESP9", "--ignore", "ESP999")])
+def test_syntax_errors_are_reported_whatever_is_selected(selection: tuple[str, ...]) -> None:
+    result, findings = run_json("--no-dynamic", *selection, "fixtures/bad/syntax_error.py")
+    assert [f["code"] for f in findings] == ["ESP999"] and result.exit_code == 1

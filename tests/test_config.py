@@ -67,7 +67,7 @@ def test_explicit_config_file(tmp_path: Path) -> None:
     ("colour = 1", "unknown key(s) in [tool.esper-lint]: colour"),
     ('select = ["ESP7"]', "unknown rule selector `ESP7`"),
     ('count = "some"', "`count` must be"),
-    ("timeout = \"slow\"", "`timeout` has the wrong type"),
+    ("timeout = \"slow\"", '`timeout = "slow"`: expected a finite number of seconds > 0'),
     ('[tool.esper-lint.per-file-ignores]\n"src/*" = ["ESP01"]',
      "per-file-ignores `src/*`: unknown rule selector `ESP01`"),
     ("reference-dims = { cnn = [64, 0] }", "`reference-dims` values must be positive integers"),
@@ -76,6 +76,46 @@ def test_bad_config_exits_2(tmp_path: Path, table: str, message: str) -> None:
     result = run_cli("--no-dynamic", ".", cwd=_project(tmp_path, table))
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(("table", "key", "accepted"), [
+    ("timeout = -1", "`timeout = -1`", "a finite number of seconds > 0"),
+    ("timeout = 0", "`timeout = 0`", "a finite number of seconds > 0"),
+    ("timeout = nan", "`timeout = nan`", "a finite number of seconds > 0"),
+    ("timeout = inf", "`timeout = inf`", "a finite number of seconds > 0"),
+    ("timeout = true", "`timeout = true`", "a finite number of seconds > 0"),
+    ("max-width = 0", "`max-width = 0`", "an integer >= 64"),
+    ("max-width = 63", "`max-width = 63`", "an integer >= 64"),
+    ("memory-limit-mb = 1", "`memory-limit-mb = 1`", "0 (no limit) or an integer >= 256"),
+    ("memory-limit-mb = -5", "`memory-limit-mb = -5`", "0 (no limit) or an integer >= 256"),
+    ("estimate-position = -1", "`estimate-position = -1`", "an integer >= 0"),
+    ('estimate-keyword = "param estimate"', "`estimate-keyword", "a Python identifier"),
+    ("callable-estimates = 1", "`callable-estimates = 1`", "true or false"),
+    ('select = ["XYZ1"]', "`select`: unknown rule selector `XYZ1`", "expected ALL or a prefix of a code"),
+    ('ignore = ["esp001"]', "`ignore`: unknown rule selector `esp001`", "ESP001"),
+])
+def test_nonsense_config_is_one_line_naming_file_key_and_what_is_accepted(
+        tmp_path: Path, table: str, key: str, accepted: str) -> None:
+    project = _project(tmp_path, table)
+    for args in (("--no-dynamic", "."), (".",), ("src/shapes.py",)):
+        result = run_cli(*args, cwd=project)
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        [line] = result.stderr.splitlines()
+        assert line.startswith(f"esper-lint: error: {project / 'pyproject.toml'}: {key}")
+        assert accepted in line
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b'tool = "x"\n', '`tool` must be a table ([tool.NAME] sections), not "x"'),
+    (b"[tool]\nesper-lint = 3\n", "`tool.esper-lint` must be a table ([tool.esper-lint])"),
+    (b"[tool.esper-lint]\n# caf\xe9\n", "cannot read configuration: not UTF-8 (byte 0xe9 at offset 23)"),
+])
+def test_unreadable_pyproject_is_one_line(tmp_path: Path, content: bytes, message: str) -> None:
+    project = _project(tmp_path, "")
+    (project / "pyproject.toml").write_bytes(content)
+    result = run_cli("--no-dynamic", ".", cwd=project)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr == f"esper-lint: error: {project / 'pyproject.toml'}: {message}\n"
 
 
 def test_reference_dims_take_a_width_or_a_list(tmp_path: Path) -> None:

@@ -83,6 +83,15 @@ def test_static_install_needs_no_torch() -> None:
     assert any(dep.startswith("torch") for dep in project["optional-dependencies"]["dynamic"])
 
 
+def test_declared_click_floor_runs_the_tests() -> None:
+    """Every test reads ``CliRunner`` results' ``stderr`` apart from stdout, which click 8.2 made
+    the default; under 8.1 ``result.stderr`` raises. The floor a user installs is the one tested."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    [click] = [dep for dep in project["dependencies"] if re.match(r"click\b", dep)]
+    floor = re.search(r">=\s*([\d.]+)", click)
+    assert floor is not None and tuple(int(p) for p in floor[1].split(".")[:2]) >= (8, 2), click
+
+
 def _hooks() -> dict[str, dict[str, Any]]:
     hooks: list[dict[str, Any]] = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text())
     return {hook["id"]: hook for hook in hooks}
