@@ -82,10 +82,12 @@ class EsperLintPlugin:
     def __init__(self, tree: ast.AST, filename: str, lines: Sequence[str]) -> None:
         self.filename = filename
         self.lines = lines
+        folder = Path(filename).absolute().parent
+        # Read here, not in ``run``: flake8 reports what a plugin's constructor raises as one
+        # line naming the file, and what ``run`` raises as a traceback.
+        self.config = config_for(folder if folder.is_dir() else Path.cwd())
 
     def run(self) -> Iterator[Error]:
-        folder = Path(self.filename).absolute().parent
-        config = config_for(folder if folder.is_dir() else Path.cwd())
-        for finding in findings(self.filename, self.lines, config):
+        for finding in findings(self.filename, self.lines, self.config):
             # flake8 columns are 0-based in the tuple and printed 1-based, like esper-lint's
             yield finding.span.line, finding.span.column - 1, f"{finding.code} {finding.message}", type(self)
