@@ -193,6 +193,51 @@ def _widths(value: Any, origin: str) -> tuple[int, ...]:
     return tuple(dict.fromkeys(widths))
 
 
+ConfigFor = Callable[[Path], "Config"]  # a file's configuration: Nearest, or one for every file
+
+
+def per_file(config: Config | ConfigFor) -> ConfigFor:
+    """``config`` as a function of the file: itself for every file when it is one Config."""
+    return config if callable(config) else lambda _: config
+
+
+class Nearest:
+    """Each file's configuration, found as ruff finds it: the file given with ``--config`` for
+    every file, else the nearest ``pyproject.toml`` with ``[tool.esper-lint]`` at or above the
+    file (defaults rooted at ``cwd`` when there is none); the command line's selection on top."""
+
+    def __init__(self, explicit: Path | None = None, cwd: Path | None = None, *,
+                 select: tuple[str, ...] | None = None, ignore: tuple[str, ...] | None = None) -> None:
+        self._cwd = (cwd or Path.cwd()).absolute()
+        self._select, self._ignore = select, ignore
+        self._fixed = self._with_cli(load(explicit, self._cwd)) if explicit is not None else None
+        self._found: dict[Path, Path | None] = {}  # folder -> its configuring pyproject.toml
+        self._configs: dict[Path | None, Config] = {}
+
+    def __call__(self, path: Path) -> Config:
+        """The configuration for ``path``, a file or a folder (absolute or relative to cwd)."""
+        if self._fixed is not None:
+            return self._fixed
+        path = self._cwd / path
+        pyproject = self._nearest((path if path.is_dir() else path.parent).resolve())
+        if pyproject not in self._configs:
+            loaded = Config(root=self._cwd.resolve()) if pyproject is None else load(pyproject)
+            self._configs[pyproject] = self._with_cli(loaded)
+        return self._configs[pyproject]
+
+    def _nearest(self, folder: Path) -> Path | None:
+        if folder not in self._found:
+            candidate = folder / "pyproject.toml"
+            if candidate.is_file() and "esper-lint" in _tool(_read_toml(candidate), candidate):
+                self._found[folder] = candidate
+            else:
+                self._found[folder] = None if folder.parent == folder else self._nearest(folder.parent)
+        return self._found[folder]
+
+    def _with_cli(self, config: Config) -> Config:
+        return with_cli(config, select=self._select, ignore=self._ignore)
+
+
 def with_cli(config: Config, select: tuple[str, ...] | None = None,
              ignore: tuple[str, ...] | None = None) -> Config:
     """Apply the command line's ``--select``/``--ignore`` when given, validated."""

@@ -127,3 +127,23 @@ def test_reference_dims_take_a_width_or_a_list(tmp_path: Path) -> None:
     assert config.reference_widths("cnn") == (64,)
     assert config.reference_widths("transformer") == (384, 768)
     assert config.reference_widths("other") == ()
+
+
+TWO_PROJECTS = FIXTURES / "two_projects"  # the same file; reference-dims cnn = 48 and cnn = 64
+
+
+@pytest.mark.parametrize("paths", [("wide", "narrow"), ("narrow", "wide"), (".",),
+                                   ("narrow/blueprints/norm.py", "wide/blueprints/norm.py")])
+def test_each_file_uses_its_nearest_config_whatever_the_order(paths: tuple[str, ...]) -> None:
+    result, findings = run_json("--no-dynamic", *paths, cwd=TWO_PROJECTS)
+    assert [(f["path"], f["code"]) for f in findings] == [("wide/blueprints/norm.py", "ESP005")]
+    assert "at dim=64" in findings[0]["message"] and result.exit_code == 1
+
+
+def test_config_option_overrides_every_nearest_config() -> None:
+    _, findings = run_json("--no-dynamic", "--config", "narrow/pyproject.toml", "wide", "narrow",
+                           cwd=TWO_PROJECTS)
+    assert findings == []
+    _, findings = run_json("--no-dynamic", "--config", "wide/pyproject.toml", "narrow", "wide",
+                           cwd=TWO_PROJECTS)
+    assert sorted(f["path"] for f in findings) == ["narrow/blueprints/norm.py", "wide/blueprints/norm.py"]
