@@ -99,14 +99,18 @@ _TABLES = {"per-file-ignores", "reference-dims"}
 KNOWN_KEYS = _LISTS | set(_SCALARS) | _TABLES | {"count"}
 
 
-def find_pyproject(start: Path) -> Path | None:
-    """The nearest ``pyproject.toml`` at or above ``start`` that has ``[tool.esper-lint]``."""
-    start = start.resolve()
-    for folder in (start, *start.parents):
+def find_pyproject(start: Path, found: dict[Path, Path | None] | None = None) -> Path | None:
+    """The nearest ``pyproject.toml`` at or above ``start`` that has ``[tool.esper-lint]``;
+    ``found`` remembers the answer for each folder looked at."""
+    found = {} if found is None else found
+    folder = start.resolve()
+    if folder not in found:
         candidate = folder / "pyproject.toml"
         if candidate.is_file() and "esper-lint" in _tool(_read_toml(candidate), candidate):
-            return candidate
-    return None
+            found[folder] = candidate
+        else:
+            found[folder] = None if folder.parent == folder else find_pyproject(folder.parent, found)
+    return found[folder]
 
 
 def load(path: Path | None, cwd: Path | None = None) -> Config:
@@ -219,20 +223,11 @@ class Nearest:
         if self._fixed is not None:
             return self._fixed
         path = self._cwd / path
-        pyproject = self._nearest((path if path.is_dir() else path.parent).resolve())
+        pyproject = find_pyproject(path if path.is_dir() else path.parent, self._found)
         if pyproject not in self._configs:
             loaded = Config(root=self._cwd.resolve()) if pyproject is None else load(pyproject)
             self._configs[pyproject] = self._with_cli(loaded)
         return self._configs[pyproject]
-
-    def _nearest(self, folder: Path) -> Path | None:
-        if folder not in self._found:
-            candidate = folder / "pyproject.toml"
-            if candidate.is_file() and "esper-lint" in _tool(_read_toml(candidate), candidate):
-                self._found[folder] = candidate
-            else:
-                self._found[folder] = None if folder.parent == folder else self._nearest(folder.parent)
-        return self._found[folder]
 
     def _with_cli(self, config: Config) -> Config:
         return with_cli(config, select=self._select, ignore=self._ignore)
