@@ -163,6 +163,9 @@ def _convert(key: str, value: Any, origin: str) -> Any:
     if key in _LISTS:
         if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             raise ConfigError(f"{origin}: `{key}` must be a list of strings")
+        if key == "register-functions" and not (value and all(map(_dotted, value))):
+            raise ConfigError(f"{origin}: `register-functions = {value}`: expected a non-empty list of "
+                              f"dotted names, such as \"BlueprintRegistry.register\"")
         return tuple(value)
     if key in _SCALARS:
         scalar = _SCALARS[key]
@@ -181,6 +184,10 @@ def _convert(key: str, value: Any, origin: str) -> Any:
     if not all(isinstance(v, list) and all(isinstance(c, str) for c in v) for v in value.values()):
         raise ConfigError(f"{origin}: `per-file-ignores` values must be lists of codes")
     return tuple((pattern, tuple(codes)) for pattern, codes in value.items())
+
+
+def _dotted(name: str) -> bool:
+    return all(part.isidentifier() for part in name.split("."))
 
 
 def _toml(value: Any) -> str:

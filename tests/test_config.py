@@ -91,6 +91,9 @@ def test_bad_config_exits_2(tmp_path: Path, table: str, message: str) -> None:
     ("estimate-position = -1", "`estimate-position = -1`", "an integer >= 0"),
     ('estimate-keyword = "param estimate"', "`estimate-keyword", "a Python identifier"),
     ("callable-estimates = 1", "`callable-estimates = 1`", "true or false"),
+    ("register-functions = []", "`register-functions = []`", "a non-empty list of dotted names"),
+    ('register-functions = ["Blueprint Registry.register"]', "`register-functions = ",
+     "a non-empty list of dotted names"),
     ('select = ["XYZ1"]', "`select`: unknown rule selector `XYZ1`", "expected ALL or a prefix of a code"),
     ('ignore = ["esp001"]', "`ignore`: unknown rule selector `esp001`", "ESP001"),
 ])
