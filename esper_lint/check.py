@@ -15,6 +15,8 @@ from esper_lint.model import Finding, Measurement, Site, Span
 from esper_lint.registries import Registry
 from esper_lint.rulekit import Context, alone
 
+SYNTAX_ERROR = "ESP999"  # reported whatever is selected or ignored, as ruff reports syntax errors
+
 
 def check(sites: Sequence[Site], measurements: Mapping[Site, Measurement], config: Config,
           registries: Sequence[Registry] = (), callable_registers: frozenset[str] = frozenset(),
@@ -37,9 +39,10 @@ def check(sites: Sequence[Site], measurements: Mapping[Site, Measurement], confi
         findings.extend(f for rule in enabled if rule.kind == "registry" and rule.check
                         for f in rule.check(registry, ctx))
     at = located(sites)
-    kept = [f for f in findings if selection.enabled(f.code) and not _suppressed(f, at)]
     ignored = _per_file_ignores(config)
-    kept = _one_kind_per_topology([f for f in kept if not ignored(f)], registries, at)
+    kept = [f for f in findings if f.code == SYNTAX_ERROR
+            or (selection.enabled(f.code) and not _suppressed(f, at) and not ignored(f))]
+    kept = _one_kind_per_topology(kept, registries, at)
     return sorted(kept, key=lambda f: f.sort_key)
 
 

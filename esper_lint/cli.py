@@ -15,7 +15,7 @@ import click
 
 from esper_lint import __version__
 from esper_lint.atomic import write_atomically
-from esper_lint.config import Config, ConfigError, load, with_cli
+from esper_lint.config import ConfigError, ConfigFor, Nearest
 from esper_lint.render import Report, renderers
 from esper_lint.render.html import ReportError
 from esper_lint.render.text import fix_summary, plural
@@ -146,10 +146,7 @@ def _check(options: Options) -> None:
 
 
 def run(options: Options) -> int:
-    first = options.buffer.path if options.buffer else Path(options.paths[0])
-    start = first if first.is_dir() else first.parent
-    config = with_cli(load(options.config_file, start if start.is_dir() else None),
-                      select=options.select, ignore=options.ignore)
+    config = Nearest(options.config_file, select=options.select, ignore=options.ignore)
     to_stdout = options.output_file is None
     progress = (not options.quiet and sys.stderr.isatty()
                 and (options.output_format == "text" or not to_stdout))
@@ -168,7 +165,7 @@ def run(options: Options) -> int:
     return 1 if report.findings else 0
 
 
-def _lint(options: Options, config: Config, *, progress: bool = False, earlier: Run | None = None) -> Run:
+def _lint(options: Options, config: ConfigFor, *, progress: bool = False, earlier: Run | None = None) -> Run:
     from esper_lint.pipeline import lint
 
     outcome = lint(options.paths, config, dynamic=options.dynamic, progress=progress,
@@ -192,7 +189,7 @@ def reference_dims(outcome: Run) -> tuple[tuple[str, tuple[int, ...], str], ...]
     return tuple(sorted(found))
 
 
-def _fix(outcome: Run, config: Config, options: Options) -> int:
+def _fix(outcome: Run, config: ConfigFor, options: Options) -> int:
     """Write (or, with --diff, show) the fixes; then report what a new run finds, as ruff does.
 
     Standard input is never written back: the fixed source goes to stdout, the report to stderr.
@@ -225,7 +222,7 @@ def _fix(outcome: Run, config: Config, options: Options) -> int:
     return 1 if remaining else 0
 
 
-def _add_noqa(outcome: Run, config: Config, options: Options) -> int:
+def _add_noqa(outcome: Run, config: ConfigFor, options: Options) -> int:
     """As ruff: the findings become ``# noqa`` comments and the count goes to stderr."""
     from esper_lint.noqa import add_noqa
 

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import math
 import tomllib
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
+
+from esper_lint.formula import MIN_SPARE, SPREAD
 
 DEFAULT_EXCLUDE = (
     ".git", ".hg", ".svn", ".venv", "venv", ".tox", ".nox", ".mypy_cache", ".ruff_cache",
@@ -69,28 +72,46 @@ class Config:
         return tuple((self.root / s).resolve() for s in self.src)
 
 
+MIN_MEMORY_MB = 256  # torch 2.13 (CPU) fails to import under a 192 MB data limit, loads under 256
+MIN_MAX_WIDTH = SPREAD * MIN_SPARE  # a formula set by widths 1..8 still gets its evidence to spare
+
 _LISTS = {"register-functions", "select", "ignore", "exclude", "extend-exclude", "src"}
-_SCALARS: dict[str, type | tuple[type, ...]] = {
-    "estimate-keyword": str,
-    "estimate-position": int,
-    "timeout": (int, float),
-    "memory-limit-mb": int,
-    "callable-estimates": bool,
-    "max-width": int,
-    "cache-dir": str,
+
+
+@dataclass(frozen=True)
+class _Scalar:
+    kind: type | tuple[type, ...]
+    accepted: str  # what the error message says is accepted
+    valid: Callable[[Any], bool] = lambda value: True
+
+
+_SCALARS = {
+    "estimate-keyword": _Scalar(str, "a Python identifier", str.isidentifier),
+    "estimate-position": _Scalar(int, "an integer >= 0", lambda v: v >= 0),
+    "timeout": _Scalar((int, float), "a finite number of seconds > 0",
+                       lambda v: math.isfinite(v) and v > 0),
+    "memory-limit-mb": _Scalar(int, f"0 (no limit) or an integer >= {MIN_MEMORY_MB}",
+                               lambda v: v == 0 or v >= MIN_MEMORY_MB),
+    "callable-estimates": _Scalar(bool, "true or false"),
+    "max-width": _Scalar(int, f"an integer >= {MIN_MAX_WIDTH}", lambda v: v >= MIN_MAX_WIDTH),
+    "cache-dir": _Scalar(str, "a folder, relative to the pyproject.toml, or \"\" for no cache"),
 }
 _TABLES = {"per-file-ignores", "reference-dims"}
 KNOWN_KEYS = _LISTS | set(_SCALARS) | _TABLES | {"count"}
 
 
-def find_pyproject(start: Path) -> Path | None:
-    """The nearest ``pyproject.toml`` at or above ``start`` that has ``[tool.esper-lint]``."""
-    start = start.resolve()
-    for folder in (start, *start.parents):
+def find_pyproject(start: Path, found: dict[Path, Path | None] | None = None) -> Path | None:
+    """The nearest ``pyproject.toml`` at or above ``start`` that has ``[tool.esper-lint]``;
+    ``found`` remembers the answer for each folder looked at."""
+    found = {} if found is None else found
+    folder = start.resolve()
+    if folder not in found:
         candidate = folder / "pyproject.toml"
-        if candidate.is_file() and "esper-lint" in _read_toml(candidate).get("tool", {}):
-            return candidate
-    return None
+        if candidate.is_file() and "esper-lint" in _tool(_read_toml(candidate), candidate):
+            found[folder] = candidate
+        else:
+            found[folder] = None if folder.parent == folder else find_pyproject(folder.parent, found)
+    return found[folder]
 
 
 def load(path: Path | None, cwd: Path | None = None) -> Config:
@@ -100,7 +121,9 @@ def load(path: Path | None, cwd: Path | None = None) -> Config:
     if path is None:
         return Config(root=cwd.resolve())
     data = _read_toml(path)
-    table = data.get("tool", {}).get("esper-lint", data if path.name != "pyproject.toml" else {})
+    table = _tool(data, path).get("esper-lint", data if path.name != "pyproject.toml" else {})
+    if not isinstance(table, dict):
+        raise ConfigError(f"{path}: `tool.esper-lint` must be a table ([tool.esper-lint])")
     config = from_table(table, root=path.resolve().parent, origin=str(path))
     return replace(config, line_length=line_length(data, path.resolve().parent))
 
@@ -125,6 +148,13 @@ def _ruff_file(path: Path) -> dict[str, Any] | None:
         return None  # ruff's to complain about
 
 
+def _tool(data: dict[str, Any], path: Path) -> dict[str, Any]:
+    tool = data.get("tool", {})
+    if not isinstance(tool, dict):
+        raise ConfigError(f"{path}: `tool` must be a table ([tool.NAME] sections), not {_toml(tool)}")
+    return tool
+
+
 def from_table(table: dict[str, Any], root: Path, origin: str = "config") -> Config:
     unknown = sorted(set(table) - KNOWN_KEYS)
     if unknown:
@@ -133,7 +163,8 @@ def from_table(table: dict[str, Any], root: Path, origin: str = "config") -> Con
     for key, value in table.items():
         values[key.replace("-", "_")] = _convert(key, value, origin)
     config = Config(**values)
-    validate_selectors((*config.select, *config.ignore), origin)
+    validate_selectors(config.select, f"{origin}: `select`")
+    validate_selectors(config.ignore, f"{origin}: `ignore`")
     for pattern, codes in config.per_file_ignores:
         validate_selectors(codes, f"{origin}: per-file-ignores `{pattern}`")
     return config
@@ -146,17 +177,23 @@ def validate_selectors(selectors: Iterable[str], origin: str) -> None:
     codes = known_codes()
     for selector in selectors:
         if selector != "ALL" and not any(code.startswith(selector) for code in codes):
-            raise ConfigError(f"{origin}: unknown rule selector `{selector}`")
+            raise ConfigError(f"{origin}: unknown rule selector `{selector}`; expected ALL or "
+                              f"a prefix of a code ({', '.join(codes)})")
 
 
 def _convert(key: str, value: Any, origin: str) -> Any:
     if key in _LISTS:
         if not (isinstance(value, list) and all(isinstance(v, str) for v in value)):
             raise ConfigError(f"{origin}: `{key}` must be a list of strings")
+        if key == "register-functions" and not (value and all(map(_dotted, value))):
+            raise ConfigError(f"{origin}: `register-functions = {value}`: expected a non-empty list of "
+                              f"dotted names, such as \"BlueprintRegistry.register\"")
         return tuple(value)
     if key in _SCALARS:
-        if not isinstance(value, _SCALARS[key]) or isinstance(value, bool) != (key == "callable-estimates"):
-            raise ConfigError(f"{origin}: `{key}` has the wrong type ({type(value).__name__})")
+        scalar = _SCALARS[key]
+        if (not isinstance(value, scalar.kind) or isinstance(value, bool) != (scalar.kind is bool)
+                or not scalar.valid(value)):
+            raise ConfigError(f"{origin}: `{key} = {_toml(value)}`: expected {scalar.accepted}")
         return float(value) if key == "timeout" else value  # type: ignore[arg-type]
     if key == "count":
         if value not in ("all", "trainable"):
@@ -171,11 +208,58 @@ def _convert(key: str, value: Any, origin: str) -> Any:
     return tuple((pattern, tuple(codes)) for pattern, codes in value.items())
 
 
+def _dotted(name: str) -> bool:
+    return all(part.isidentifier() for part in name.split("."))
+
+
+def _toml(value: Any) -> str:
+    """``value`` roughly as it was written in TOML, for an error message."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f'"{value}"' if isinstance(value, str) else repr(value)
+
+
 def _widths(value: Any, origin: str) -> tuple[int, ...]:
     widths = value if isinstance(value, list) else [value]
     if not widths or not all(isinstance(v, int) and not isinstance(v, bool) and v > 0 for v in widths):
         raise ConfigError(f"{origin}: `reference-dims` values must be positive integers or lists of them")
     return tuple(dict.fromkeys(widths))
+
+
+ConfigFor = Callable[[Path], "Config"]  # a file's configuration: Nearest, or one for every file
+
+
+def per_file(config: Config | ConfigFor) -> ConfigFor:
+    """``config`` as a function of the file: itself for every file when it is one Config."""
+    return config if callable(config) else lambda _: config
+
+
+class Nearest:
+    """Each file's configuration, found as ruff finds it: the file given with ``--config`` for
+    every file, else the nearest ``pyproject.toml`` with ``[tool.esper-lint]`` at or above the
+    file (defaults rooted at ``cwd`` when there is none); the command line's selection on top."""
+
+    def __init__(self, explicit: Path | None = None, cwd: Path | None = None, *,
+                 select: tuple[str, ...] | None = None, ignore: tuple[str, ...] | None = None) -> None:
+        self._cwd = (cwd or Path.cwd()).absolute()
+        self._select, self._ignore = select, ignore
+        self._fixed = self._with_cli(load(explicit, self._cwd)) if explicit is not None else None
+        self._found: dict[Path, Path | None] = {}  # folder -> its configuring pyproject.toml
+        self._configs: dict[Path | None, Config] = {}
+
+    def __call__(self, path: Path) -> Config:
+        """The configuration for ``path``, a file or a folder (absolute or relative to cwd)."""
+        if self._fixed is not None:
+            return self._fixed
+        path = self._cwd / path
+        pyproject = find_pyproject(path if path.is_dir() else path.parent, self._found)
+        if pyproject not in self._configs:
+            loaded = Config(root=self._cwd.resolve()) if pyproject is None else load(pyproject)
+            self._configs[pyproject] = self._with_cli(loaded)
+        return self._configs[pyproject]
+
+    def _with_cli(self, config: Config) -> Config:
+        return with_cli(config, select=self._select, ignore=self._ignore)
 
 
 def with_cli(config: Config, select: tuple[str, ...] | None = None,
@@ -190,5 +274,8 @@ def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as handle:
             return tomllib.load(handle)
+    except UnicodeDecodeError as error:
+        raise ConfigError(f"{path}: cannot read configuration: not UTF-8 "
+                          f"(byte {error.object[error.start]:#04x} at offset {error.start})") from error
     except (OSError, tomllib.TOMLDecodeError) as error:
         raise ConfigError(f"{path}: cannot read configuration: {error}") from error

@@ -21,7 +21,7 @@ from pathlib import Path
 import libcst as cst
 
 from esper_lint.atomic import Changed, write_atomically
-from esper_lint.config import Config
+from esper_lint.config import Config, ConfigFor, per_file
 from esper_lint.discover import diagnostic
 from esper_lint.lines import PHYSICAL_LINE, Lines
 from esper_lint.model import Edit, Finding, Fix, Site
@@ -77,10 +77,12 @@ class FilePlan:
 
 
 def apply_fixes(findings: Sequence[Finding], sources: Mapping[Path, Source], sites: Sequence[Site],
-                config: Config, *, unsafe: bool = False, write: bool = True,
+                config: Config | ConfigFor, *, unsafe: bool = False, write: bool = True,
                 on_disk: bool = True) -> FixResult:
-    """Apply every applicable fix; with ``write=False`` only work out the diffs and texts;
-    ``on_disk=False``: the sources are not files (standard input), so none is read again."""
+    """Apply every applicable fix (each file under its configuration); with ``write=False``
+    only work out the diffs and texts; ``on_disk=False``: the sources are not files (standard
+    input), so none is read again."""
+    config_for = per_file(config)
     remaining: list[Finding] = []
     groups: dict[Path, list[Finding]] = {}
     for f in findings:
@@ -92,7 +94,8 @@ def apply_fixes(findings: Sequence[Finding], sources: Mapping[Path, Source], sit
     outcome = _Outcome()
     for file, group in groups.items():
         file_sites = [s for s in sites if s.path == file]
-        plan = plan_file(file, group, sources[file], file_sites, config, unsafe=unsafe, on_disk=on_disk)
+        plan = plan_file(file, group, sources[file], file_sites, config_for(file), unsafe=unsafe,
+                         on_disk=on_disk)
         if write:
             plan = write_plan(plan)
         fixed.extend(plan.fixed)

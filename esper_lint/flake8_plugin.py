@@ -16,16 +16,16 @@ from functools import lru_cache
 from pathlib import Path
 
 from esper_lint import __version__
-from esper_lint.config import Config, load
+from esper_lint.config import Config, Nearest
 from esper_lint.model import Finding
 
 Error = tuple[int, int, str, type]
 
 
-@lru_cache(maxsize=64)
-def config_for(folder: Path) -> Config:
-    """The CLI's configuration for files in ``folder`` (read once per folder)."""
-    return load(None, folder)
+@lru_cache(maxsize=1)
+def nearest() -> Nearest:
+    """The CLI's configuration for each file (each pyproject.toml read once per process)."""
+    return Nearest()
 
 
 def source_bytes(filename: str, lines: Sequence[str]) -> bytes:
@@ -82,10 +82,11 @@ class EsperLintPlugin:
     def __init__(self, tree: ast.AST, filename: str, lines: Sequence[str]) -> None:
         self.filename = filename
         self.lines = lines
+        # Read here, not in ``run``: flake8 reports what a plugin's constructor raises as one
+        # line naming the file, and what ``run`` raises as a traceback.
+        self.config = nearest()(Path(filename).absolute())
 
     def run(self) -> Iterator[Error]:
-        folder = Path(self.filename).absolute().parent
-        config = config_for(folder if folder.is_dir() else Path.cwd())
-        for finding in findings(self.filename, self.lines, config):
+        for finding in findings(self.filename, self.lines, self.config):
             # flake8 columns are 0-based in the tuple and printed 1-based, like esper-lint's
             yield finding.span.line, finding.span.column - 1, f"{finding.code} {finding.message}", type(self)

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from esper_lint.atomic import Changed, write_atomically
 from esper_lint.check import located, site_of
-from esper_lint.config import Config
+from esper_lint.config import Config, ConfigFor, per_file
 from esper_lint.fix import breakage
 from esper_lint.lines import Lines
 from esper_lint.model import Finding, Site
@@ -34,7 +34,9 @@ class Added:
 
 
 def add_noqa(findings: Sequence[Finding], sources: Mapping[Path, Source], sites: Sequence[Site],
-             config: Config) -> Added:
+             config: Config | ConfigFor) -> Added:
+    """Suppress each finding with a ``# noqa`` comment, each file under its configuration."""
+    config_for = per_file(config)
     wanted: dict[Path, dict[Site, set[str]]] = {}
     at = located(sites)
     for finding in findings:
@@ -43,7 +45,7 @@ def add_noqa(findings: Sequence[Finding], sources: Mapping[Path, Source], sites:
             wanted.setdefault(site.path, {}).setdefault(site, set()).add(finding.code)
     count, problems = 0, []
     for path, codes in wanted.items():
-        problem = _add_to_file(path, sources[path], codes, config)
+        problem = _add_to_file(path, sources[path], codes, config_for(path))
         if problem is None:
             count += sum(len(c) for c in codes.values())
         else:

@@ -13,8 +13,8 @@ from pathlib import Path
 
 from esper_lint import registries
 from esper_lint.check import check
-from esper_lint.config import Config
-from esper_lint.discover import Discovery, discover
+from esper_lint.config import Config, ConfigFor, per_file
+from esper_lint.discover import Discovery, SourceFile, discover
 from esper_lint.model import Finding, Measurement, Site, Use
 from esper_lint.registries import Registry
 from esper_lint.scan import Parsed, ScanResult, parse_file, scan
@@ -31,15 +31,44 @@ class Run:
     notes: tuple[str, ...] = ()  # once per run: reference widths inferred, checks skipped
 
 
-def lint(paths: Sequence[str], config: Config, *, dynamic: bool = True, progress: bool = False,
-         cache: bool = True, cwd: Path | None = None,
+def lint(paths: Sequence[str], config: Config | ConfigFor, *, dynamic: bool = True,
+         progress: bool = False, cache: bool = True, cwd: Path | None = None,
          reuse: Mapping[Site, Measurement] | None = None, buffer: Buffer | None = None) -> Run:
-    """The findings for ``paths`` (or for the standard input ``buffer``); ``reuse``:
-    measurements of an earlier run (before ``--fix`` wrote its fixes), for the registrations
-    whose factories they measured."""
-    if not cache:
-        config = replace(config, cache_dir="")  # an empty cache folder turns the cache off
-    found = discover(paths, config, cwd) if buffer is None else buffer.discovery()
+    """The findings for ``paths`` (or for the standard input ``buffer``), each file under its
+    own configuration, so the order of ``paths`` changes nothing; ``reuse``: measurements of an
+    earlier run (before ``--fix`` wrote its fixes), for the registrations whose factories they
+    measured."""
+    config_for = per_file(config)
+    groups = _grouped(paths, config_for, cwd) if buffer is None else \
+        {config_for(buffer.path): buffer.discovery()}
+    runs = [_lint_one(found, replace(group, cache_dir=group.cache_dir if cache else ""), dynamic=dynamic,
+                      progress=progress, cwd=cwd, reuse=reuse or {}, buffer=buffer)
+            for group, found in groups.items()]
+    return runs[0] if len(runs) == 1 else _merged(runs)
+
+
+def _grouped(paths: Sequence[str], config_for: ConfigFor, cwd: Path | None) -> dict[Config, Discovery]:
+    """The files to lint, by the configuration each uses. A path is walked with its own
+    configuration's excludes; what it holds is then linted by each file's own."""
+    given: dict[Config, list[str]] = {}
+    for path in paths:
+        given.setdefault(config_for(Path(path)), []).append(path)
+    files: dict[Config, list[SourceFile]] = {}
+    diagnostics: dict[Config, list[Finding]] = {}
+    skipped: dict[Config, list[str]] = {}
+    for config, chosen in given.items():
+        found = discover(chosen, config, cwd)
+        for file in found.files:
+            files.setdefault(config_for(file.path), []).append(file)
+        diagnostics.setdefault(config, []).extend(found.diagnostics)
+        skipped.setdefault(config, []).extend(found.skipped)
+    return {config: Discovery(tuple(files.get(config, ())), tuple(diagnostics.get(config, ())),
+                              tuple(skipped.get(config, ())))
+            for config in {**files, **diagnostics}}
+
+
+def _lint_one(found: Discovery, config: Config, *, dynamic: bool, progress: bool, cwd: Path | None,
+              reuse: Mapping[Site, Measurement], buffer: Buffer | None) -> Run:
     scanned = scan(found.files, config, given={buffer.path: buffer.data} if buffer else None)
     context, uses = _context(scanned, found, config, cwd)
     every = (*scanned.sites, *context)
@@ -50,7 +79,7 @@ def lint(paths: Sequence[str], config: Config, *, dynamic: bool = True, progress
     if unsaved:
         warnings, dynamic = (*warnings, unsaved), False
     if dynamic and scanned.sites:
-        measurements = reused(every, reuse or {})
+        measurements = reused(every, reuse)
         if len(measurements) < len(every):
             from esper_lint.measure import measure  # the dynamic pass, only when asked for
 
@@ -62,6 +91,25 @@ def lint(paths: Sequence[str], config: Config, *, dynamic: bool = True, progress
                      [*found.diagnostics, *scanned.diagnostics])
     notes = registries.notes(views, config, measured=bool(measurements))
     return Run(tuple(findings), scanned, measurements, views, warnings, notes)
+
+
+def _merged(runs: Sequence[Run]) -> Run:
+    """One report of the runs of several configurations."""
+    scans = [run.scanned for run in runs]
+    scanned = ScanResult(
+        sites=tuple(site for s in scans for site in s.sites),
+        callable_registers=frozenset().union(*(s.callable_registers for s in scans)),
+        plain_registers=frozenset().union(*(s.plain_registers for s in scans)),
+        diagnostics=tuple(d for s in scans for d in s.diagnostics),
+        files=sum(s.files for s in scans), parsed=sum(s.parsed for s in scans),
+        sources={path: source for s in scans for path, source in s.sources.items()},
+        uses=tuple(use for s in scans for use in s.uses), skipped=sum(s.skipped for s in scans))
+    return Run(findings=tuple(sorted((f for run in runs for f in run.findings), key=lambda f: f.sort_key)),
+               scanned=scanned,
+               measurements={site: m for run in runs for site, m in run.measurements.items()},
+               registries=tuple(r for run in runs for r in run.registries),
+               warnings=tuple(dict.fromkeys(w for run in runs for w in run.warnings)),
+               notes=tuple(dict.fromkeys(n for run in runs for n in run.notes)))
 
 
 def reused(sites: Sequence[Site], earlier: Mapping[Site, Measurement]) -> dict[Site, Measurement]:

@@ -563,7 +563,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         version, imported, warmed = load_torch()
     except BaseException as error:
-        channel.send(Fatal(f"torch cannot be imported: {last_line(error)}"))
+        limit = f" under memory-limit-mb = {args.memory_limit_mb}" if args.memory_limit_mb > 0 else ""
+        channel.send(Fatal(f"torch cannot be imported{limit}: {last_line(error)}"))
         return 1
     channel.send(Ready(version, round(imported, 3), round(warmed, 3)))
     for request in requests(channel):

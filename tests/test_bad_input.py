@@ -2,11 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
+import subprocess
+import sys
+import tempfile
+import types
+from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 from conftest import FIXTURES, run_cli, run_json
+from esper_lint import check
+from esper_lint.catalog import Rule, rules
+from esper_lint.model import Finding
 
 GOOD = FIXTURES / "static" / "shapes.py"
 
@@ -48,25 +59,36 @@ def test_missing_path(tmp_path: Path) -> None:
 
 
 def test_unreadable_file(tmp_path: Path) -> None:
+    """Paths that cannot be read even as root: a dangling symlink and a FIFO, named explicitly."""
     shutil.copy(GOOD, tmp_path / "good.py")
     (tmp_path / "dangling.py").symlink_to(tmp_path / "nowhere.py")
-    unreadable = tmp_path / "locked.py"
-    unreadable.mkdir()  # a folder named like a file: reading it fails even as root
-    (unreadable / "__init__.py").write_text("x = 1\n")
-    _, findings = run_json("--no-dynamic", "dangling.py", "good.py", cwd=tmp_path)
-    assert [f["code"] for f in findings if f["path"] == "dangling.py"] == ["ESP901"]
-    assert any(f["code"] == "ESP001" and f["path"] == "good.py" for f in findings)
+    os.mkfifo(tmp_path / "pipe.py")  # reading would block: it is refused, not read
+    _, findings = run_json("--no-dynamic", "dangling.py", "pipe.py", "good.py", cwd=tmp_path)
+    codes = _codes_by_file(findings)
+    assert codes["dangling.py"] == {"ESP901"} and codes["pipe.py"] == {"ESP901"}
+    assert codes["good.py"] == {"ESP001"}
 
 
-def test_permission_denied(tmp_path: Path) -> None:
-    target = tmp_path / "secret.py"
-    shutil.copy(GOOD, target)
-    target.chmod(0)
-    _, findings = run_json("--no-dynamic", "secret.py", cwd=tmp_path)
-    if os.geteuid() == 0:  # root reads anyway: the file is simply linted
-        assert findings[0]["code"] == "ESP001"
-    else:
-        assert [f["code"] for f in findings] == ["ESP901"]
+def test_permission_denied() -> None:
+    """A mode-000 file; root reads anyway, so as root the CLI runs as ``nobody``."""
+    as_user: list[str] = []
+    if os.geteuid() == 0:
+        if shutil.which("setpriv") is None:
+            pytest.skip("root reads a mode-000 file, and setpriv is missing to run as nobody")
+        as_user = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups"]
+    with tempfile.TemporaryDirectory() as folder:  # not under pytest's owner-only tmp folders
+        Path(folder).chmod(0o755)
+        shutil.copy(GOOD, Path(folder) / "good.py")
+        (Path(folder) / "good.py").chmod(0o644)
+        secret = Path(folder) / "secret.py"
+        shutil.copy(GOOD, secret)
+        secret.chmod(0)
+        done = subprocess.run([*as_user, sys.executable, "-m", "esper_lint", "--no-dynamic",
+                               "--format", "json", "secret.py", "good.py"],
+                              cwd=folder, capture_output=True, text=True, timeout=120, check=False)
+    codes = _codes_by_file(json.loads(done.stdout))
+    assert codes == {"secret.py": {"ESP901"}, "good.py": {"ESP001"}}, done.stderr
+    assert done.returncode == 1
 
 
 def test_directory_symlink_loop(tmp_path: Path) -> None:
@@ -97,8 +119,33 @@ def test_fifo_is_not_read(tmp_path: Path) -> None:
     assert result.exit_code == 1 and any(f["path"] == "good.py" for f in findings)
 
 
-def test_internal_error_is_one_line(tmp_path: Path) -> None:
+def test_broken_toml_is_a_config_error_in_one_line(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text("[tool.esper-lint]\nselect = [\n")
     result = run_cli("--no-dynamic", ".", cwd=tmp_path)
-    assert result.exit_code == 2
-    assert "Traceback" not in result.output and len(result.stderr.strip().splitlines()) == 1
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    [line] = result.stderr.splitlines()
+    assert line.startswith(f"esper-lint: error: {tmp_path / 'pyproject.toml'}: cannot read configuration")
+
+
+def _raises(site: object, ctx: object) -> Iterator[Finding]:
+    raise ZeroDivisionError("a bug in a rule")
+
+
+def test_internal_error_is_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real failure inside the pipeline (a rule of this test's own that raises)."""
+    module = types.ModuleType("esp0zz_raises", "ESP0ZZ raises: a rule with a bug.")
+    for key, value in {"CODE": "ESP001", "NAME": "raises", "SUMMARY": "raises", "VALID": [],
+                       "INVALID": [], "check": _raises}.items():
+        setattr(module, key, value)
+    shipped = rules()
+    monkeypatch.setattr(check, "rules", lambda: (*shipped, Rule.from_module(module)))
+    result = run_cli("--no-dynamic", str(GOOD))
+    assert result.exit_code == 2 and "Traceback" not in result.output and result.stdout == ""
+    assert result.stderr == "esper-lint: internal error: ZeroDivisionError: a bug in a rule\n"
+
+
+@pytest.mark.parametrize("selection", [(), ("--select", "ESP001"), ("--ignore", "ALL"),
+                                       ("--select", "ESP9", "--ignore", "ESP999")])
+def test_syntax_errors_are_reported_whatever_is_selected(selection: tuple[str, ...]) -> None:
+    result, findings = run_json("--no-dynamic", *selection, "fixtures/bad/syntax_error.py")
+    assert [f["code"] for f in findings] == ["ESP999"] and result.exit_code == 1

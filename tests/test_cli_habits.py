@@ -233,9 +233,12 @@ def test_only_checked_files_are_counted(tmp_path: Path) -> None:
     assert run_cli("--no-dynamic", str(tmp_path)).stdout == \
         "All checks passed (0 files checked; 2 files without a registration skipped).\n"
     (tmp_path / "seeds.py").write_text(_ONE_SEED.replace("100)", "100)  # noqa"))
+    assert run_cli("--no-dynamic", str(tmp_path)).stdout == \
+        "All checks passed (1 file checked; 2 files without a registration skipped).\n"
     (tmp_path / "broken_seeds.py").write_text(_ONE_SEED + "def (:\n")
-    mixed = run_cli("--no-dynamic", "--ignore", "ESP999", str(tmp_path))
-    assert mixed.stdout == "All checks passed (1 file checked; 2 files without a registration skipped).\n"
+    mixed = run_cli("--no-dynamic", "--ignore", "ALL", str(tmp_path)).stdout.splitlines()
+    assert [line.split(": ")[1] for line in mixed[:-1]] == ["ESP999 syntax error"]  # never a pass
+    assert mixed[-1] == "Found 1 finding."
 
 
 def test_a_python_script_without_suffix_is_linted(tmp_path: Path) -> None:

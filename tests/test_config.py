@@ -67,7 +67,7 @@ def test_explicit_config_file(tmp_path: Path) -> None:
     ("colour = 1", "unknown key(s) in [tool.esper-lint]: colour"),
     ('select = ["ESP7"]', "unknown rule selector `ESP7`"),
     ('count = "some"', "`count` must be"),
-    ("timeout = \"slow\"", "`timeout` has the wrong type"),
+    ("timeout = \"slow\"", '`timeout = "slow"`: expected a finite number of seconds > 0'),
     ('[tool.esper-lint.per-file-ignores]\n"src/*" = ["ESP01"]',
      "per-file-ignores `src/*`: unknown rule selector `ESP01`"),
     ("reference-dims = { cnn = [64, 0] }", "`reference-dims` values must be positive integers"),
@@ -76,6 +76,49 @@ def test_bad_config_exits_2(tmp_path: Path, table: str, message: str) -> None:
     result = run_cli("--no-dynamic", ".", cwd=_project(tmp_path, table))
     assert result.exit_code == 2
     assert message in result.stderr
+
+
+@pytest.mark.parametrize(("table", "key", "accepted"), [
+    ("timeout = -1", "`timeout = -1`", "a finite number of seconds > 0"),
+    ("timeout = 0", "`timeout = 0`", "a finite number of seconds > 0"),
+    ("timeout = nan", "`timeout = nan`", "a finite number of seconds > 0"),
+    ("timeout = inf", "`timeout = inf`", "a finite number of seconds > 0"),
+    ("timeout = true", "`timeout = true`", "a finite number of seconds > 0"),
+    ("max-width = 0", "`max-width = 0`", "an integer >= 64"),
+    ("max-width = 63", "`max-width = 63`", "an integer >= 64"),
+    ("memory-limit-mb = 1", "`memory-limit-mb = 1`", "0 (no limit) or an integer >= 256"),
+    ("memory-limit-mb = -5", "`memory-limit-mb = -5`", "0 (no limit) or an integer >= 256"),
+    ("estimate-position = -1", "`estimate-position = -1`", "an integer >= 0"),
+    ('estimate-keyword = "param estimate"', "`estimate-keyword", "a Python identifier"),
+    ("callable-estimates = 1", "`callable-estimates = 1`", "true or false"),
+    ("register-functions = []", "`register-functions = []`", "a non-empty list of dotted names"),
+    ('register-functions = ["Blueprint Registry.register"]', "`register-functions = ",
+     "a non-empty list of dotted names"),
+    ('select = ["XYZ1"]', "`select`: unknown rule selector `XYZ1`", "expected ALL or a prefix of a code"),
+    ('ignore = ["esp001"]', "`ignore`: unknown rule selector `esp001`", "ESP001"),
+])
+def test_nonsense_config_is_one_line_naming_file_key_and_what_is_accepted(
+        tmp_path: Path, table: str, key: str, accepted: str) -> None:
+    project = _project(tmp_path, table)
+    for args in (("--no-dynamic", "."), (".",), ("src/shapes.py",)):
+        result = run_cli(*args, cwd=project)
+        assert result.exit_code == 2 and "Traceback" not in result.output
+        [line] = result.stderr.splitlines()
+        assert line.startswith(f"esper-lint: error: {project / 'pyproject.toml'}: {key}")
+        assert accepted in line
+
+
+@pytest.mark.parametrize(("content", "message"), [
+    (b'tool = "x"\n', '`tool` must be a table ([tool.NAME] sections), not "x"'),
+    (b"[tool]\nesper-lint = 3\n", "`tool.esper-lint` must be a table ([tool.esper-lint])"),
+    (b"[tool.esper-lint]\n# caf\xe9\n", "cannot read configuration: not UTF-8 (byte 0xe9 at offset 23)"),
+])
+def test_unreadable_pyproject_is_one_line(tmp_path: Path, content: bytes, message: str) -> None:
+    project = _project(tmp_path, "")
+    (project / "pyproject.toml").write_bytes(content)
+    result = run_cli("--no-dynamic", ".", cwd=project)
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert result.stderr == f"esper-lint: error: {project / 'pyproject.toml'}: {message}\n"
 
 
 def test_reference_dims_take_a_width_or_a_list(tmp_path: Path) -> None:
@@ -87,3 +130,23 @@ def test_reference_dims_take_a_width_or_a_list(tmp_path: Path) -> None:
     assert config.reference_widths("cnn") == (64,)
     assert config.reference_widths("transformer") == (384, 768)
     assert config.reference_widths("other") == ()
+
+
+TWO_PROJECTS = FIXTURES / "two_projects"  # the same file; reference-dims cnn = 48 and cnn = 64
+
+
+@pytest.mark.parametrize("paths", [("wide", "narrow"), ("narrow", "wide"), (".",),
+                                   ("narrow/blueprints/norm.py", "wide/blueprints/norm.py")])
+def test_each_file_uses_its_nearest_config_whatever_the_order(paths: tuple[str, ...]) -> None:
+    result, findings = run_json("--no-dynamic", *paths, cwd=TWO_PROJECTS)
+    assert [(f["path"], f["code"]) for f in findings] == [("wide/blueprints/norm.py", "ESP005")]
+    assert "at dim=64" in findings[0]["message"] and result.exit_code == 1
+
+
+def test_config_option_overrides_every_nearest_config() -> None:
+    _, findings = run_json("--no-dynamic", "--config", "narrow/pyproject.toml", "wide", "narrow",
+                           cwd=TWO_PROJECTS)
+    assert findings == []
+    _, findings = run_json("--no-dynamic", "--config", "wide/pyproject.toml", "narrow", "wide",
+                           cwd=TWO_PROJECTS)
+    assert sorted(f["path"] for f in findings) == ["narrow/blueprints/norm.py", "wide/blueprints/norm.py"]

@@ -77,10 +77,31 @@ def test_flake8_reads_the_projects_configuration(tmp_path: Path) -> None:
     assert reported(done.stdout) == reported(ours)
 
 
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_flake8_config_error_is_one_line_not_a_traceback(tmp_path: Path, jobs: str) -> None:
+    (tmp_path / "pyproject.toml").write_text("[tool.esper-lint]\nfoo = 1\n")
+    (tmp_path / "bp.py").write_text(BAD_ESTIMATE)
+    (tmp_path / "other.py").write_text(BAD_ESTIMATE)
+    done = flake8("-j", jobs, "bp.py", "other.py", cwd=tmp_path)
+    ours = run_cli("--no-dynamic", "bp.py", cwd=tmp_path)
+    assert "Traceback" not in done.stdout + done.stderr and done.returncode != 0
+    cause = f"{tmp_path / 'pyproject.toml'}: unknown key(s) in [tool.esper-lint]: foo"
+    assert cause in done.stdout.splitlines()[0] and ours.stderr == f"esper-lint: error: {cause}\n"
+
+
 def test_static_install_needs_no_torch() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert not any(dep.startswith("torch") for dep in project["dependencies"])
     assert any(dep.startswith("torch") for dep in project["optional-dependencies"]["dynamic"])
+
+
+def test_declared_click_floor_runs_the_tests() -> None:
+    """Every test reads ``CliRunner`` results' ``stderr`` apart from stdout, which click 8.2 made
+    the default; under 8.1 ``result.stderr`` raises. The floor a user installs is the one tested."""
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    [click] = [dep for dep in project["dependencies"] if re.match(r"click\b", dep)]
+    floor = re.search(r">=\s*([\d.]+)", click)
+    assert floor is not None and tuple(int(p) for p in floor[1].split(".")[:2]) >= (8, 2), click
 
 
 def _hooks() -> dict[str, dict[str, Any]]:
