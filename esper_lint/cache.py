@@ -15,7 +15,6 @@ import hashlib
 import json
 import sys
 from collections.abc import Iterable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -41,6 +40,8 @@ def file_digest(path: Path) -> str | None:
 
 def torch_version() -> str:
     """The installed torch's version, read from its metadata: no import."""
+    from importlib import metadata  # 80 ms to import: only when the dynamic pass asks
+
     try:
         return metadata.version("torch")
     except metadata.PackageNotFoundError:

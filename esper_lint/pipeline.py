@@ -39,7 +39,7 @@ def lint(paths: Sequence[str], config: Config, *, dynamic: bool = True, progress
         config = replace(config, cache_dir="")  # an empty cache folder turns the cache off
     found = discover(paths, config, cwd)
     scanned = scan(found.files, config)
-    context, uses = _context(scanned, found, config, cwd)
+    context, uses = _context(scanned, found, config, paths, cwd)
     every = (*scanned.sites, *context)
     measurements: Mapping[Site, Measurement] = {}
     warnings: tuple[str, ...] = ()
@@ -80,15 +80,20 @@ def reused(sites: Sequence[Site], earlier: Mapping[Site, Measurement]) -> dict[S
     return found
 
 
-def _context(scanned: ScanResult, found: Discovery, config: Config,
+def _context(scanned: ScanResult, found: Discovery, config: Config, paths: Sequence[str],
              cwd: Path | None) -> tuple[tuple[Site, ...], tuple[Use, ...]]:
     """The rest of the linted registries: their registrations in the same packages (or, outside
     any package, the same folder), in files not named on the command line, and where those
-    packages read the estimate."""
+    packages read the estimate.  A package inside a folder on the command line was walked
+    already, with the same exclusions: it is not walked again."""
     if not scanned.sites:
         return (), ()
+    walked = [path.resolve() for given in paths if (path := (cwd or Path.cwd()) / given).is_dir()]
+    homes = [home for home in registries.homes(scanned.sites)
+             if not any(home.resolve().is_relative_to(folder) for folder in walked)]
+    if not homes:
+        return (), ()
     named = {file.path.resolve() for file in found.files}
-    homes = registries.homes(scanned.sites)
     packages = [str(home) for home in homes if (home / "__init__.py").is_file()]
     folders = [str(path) for home in homes if not (home / "__init__.py").is_file()
                for path in sorted(home.glob("*.py"))]

@@ -18,8 +18,6 @@ import ast
 import hashlib
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -125,6 +123,9 @@ def _parse_all(candidates: list[tuple[SourceFile, bytes]], config: Config,
     jobs = jobs or os.cpu_count() or 1
     if len(candidates) < PARALLEL_FROM or jobs < 2:
         return [parse_file(file.path, file.display, data, config) for file, data in candidates]
+    from concurrent.futures import ProcessPoolExecutor  # 50 ms to import: only for a pool
+    from concurrent.futures.process import BrokenProcessPool
+
     chunk = max(1, len(candidates) // (jobs * 4))
     try:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -140,6 +141,9 @@ def _parse_one(job: tuple[SourceFile, bytes, Config]) -> Parsed | Finding:
 
 def _parse_alone(file: SourceFile, data: bytes, config: Config) -> Parsed | Finding:
     """``file`` parsed in a process of its own: if that dies, only this file is lost."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     try:
         with ProcessPoolExecutor(max_workers=1) as pool:
             return pool.submit(_parse_one, (file, data, config)).result()
