@@ -22,7 +22,8 @@ from pathlib import Path
 import generate
 
 HERE = Path(__file__).resolve().parent
-ESPER = [sys.executable, "-m", "esper_lint", "--exit-zero"]
+# the console script, not ``-m``: linting torch's own folder, its random.py must not shadow the stdlib
+ESPER = [str(Path(sys.executable).with_name("esper-lint")), "--exit-zero"]
 # Times one command and reports the peak RSS of the processes it waited for.
 TIMER = ("import json, resource, subprocess, sys, time\n"
          "start = time.perf_counter()\n"
@@ -35,7 +36,7 @@ def timed(command: list[str], cwd: Path, before: Callable[[], None] | None = Non
     if before is not None:
         before()
     env = {**os.environ, "PYTHONPATH": str(HERE)}  # Fixit finds bench/fixit_rule.py
-    out = subprocess.run([sys.executable, "-c", TIMER, *command], cwd=cwd, env=env,
+    out = subprocess.run([sys.executable, "-P", "-c", TIMER, *command], cwd=cwd, env=env,
                          capture_output=True, text=True, check=True).stdout
     seconds, rss_kb = json.loads(out)
     return seconds, rss_kb / 1024
