@@ -76,7 +76,8 @@ def scan(files: Sequence[SourceFile], config: Config, jobs: int | None = None) -
     todo = [(file, data) for file, data in candidates if results[file] is None]
     for (file, _), result in zip(todo, _parse_all(todo, config, jobs), strict=True):
         results[file] = result
-        cache.write(keys[file], _entry(result))
+        if cache.folder is not None:
+            cache.write(keys[file], _entry(result))
     parsed = [r for r in results.values() if isinstance(r, Parsed)]
     problems.extend(r for r in results.values() if isinstance(r, Finding))
     facts = [p.facts for p in parsed]
@@ -181,7 +182,7 @@ def parse_file(path: Path, display: str, data: bytes, config: Config) -> Parsed 
     tree = too_hard(source.text, display)
     if isinstance(tree, Finding):
         return tree
-    seen = screen(tree, path, display, config)
+    seen = screen(tree, source.text, path, display, config)
     if not seen.registers:
         return Parsed(FileFacts(sites=(), uses=seen.uses), None)
     return _parse_checked(path, display, source, config, seen.uses)

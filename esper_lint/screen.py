@@ -26,13 +26,18 @@ class Screen:
     uses: tuple[Use, ...]  # reads of the estimate attribute
 
 
-def screen(tree: ast.Module, path: Path, display: str, config: Config) -> Screen:
+def screen(tree: ast.Module, text: str, path: Path, display: str, config: Config) -> Screen:
     leaves = {name.rsplit(".", 1)[-1] for name in config.register_functions}
-    names = _register_names(tree, leaves)
-    walker = _Walker(config.estimate_keyword, names | leaves)
+    # Whatever binds or calls a register function spells its name; whatever reads the estimate
+    # spells the keyword: a name absent from the text spares its part of the walk.
+    possible = {leaf for leaf in leaves if leaf in text}
+    if not possible and config.estimate_keyword not in text:
+        return Screen(False, ())
+    names = _register_names(tree, possible) if possible else set()
+    walker = _Walker(config.estimate_keyword, names)
     walker.visit(tree)
     uses = tuple(Use(path, display, line, how) for line, _, how in sorted(walker.reads) if how != "write")
-    return Screen(walker.calls or walker.defines(leaves), uses)
+    return Screen(walker.calls or walker.defines(possible), uses)
 
 
 def _last(node: ast.expr) -> str | None:
