@@ -68,15 +68,19 @@ def section(title: str, commands: dict[str, tuple[list[str], Path]], repeat: int
     sys.stdout.flush()
 
 
-def static(name: str, tree: Path, args: argparse.Namespace) -> None:
+def static(name: str, tree: Path, args: argparse.Namespace, fixit: bool = True) -> None:
     """From the tree's parent: inside torch's folder, its ``random.py`` would shadow the stdlib's."""
     where, target = tree.parent, tree.name
-    section(f"Static, {name}", {
+    commands = {
         "esper-lint --no-dynamic --no-cache": ([*ESPER, "--no-dynamic", "--no-cache", target], where),
         "ruff check --no-cache --select E9": (["ruff", "check", "--no-cache", "--select", "E9", "--exit-zero",
                                                target], where),
         "fixit lint (bench/fixit_rule.py)": (["fixit", "--rules", "fixit_rule", "lint", target], where),
-    }, args.repeat, slow=frozenset({"fixit lint (bench/fixit_rule.py)"}), slow_repeat=args.fixit_repeat)
+    }
+    if not fixit:
+        del commands["fixit lint (bench/fixit_rule.py)"]
+    section(f"Static, {name}", commands, args.repeat, slow=frozenset({"fixit lint (bench/fixit_rule.py)"}),
+            slow_repeat=args.fixit_repeat)
 
 
 def dynamic_cold(tree: Path, args: argparse.Namespace) -> None:
@@ -117,6 +121,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=5, help="timed runs of each command (default 5)")
     parser.add_argument("--fixit-repeat", type=int, default=1, help="timed runs of Fixit (default 1: slow)")
+    parser.add_argument("--fixit-torch", action="store_true",
+                        help="also time Fixit over torch (about half an hour on 2 shared cores)")
     parser.add_argument("--work", type=Path, default=Path(tempfile.gettempdir()) / "esper-lint-bench")
     parser.add_argument("--only", choices=["static", "dynamic", "warm", "widths"], action="append")
     args = parser.parse_args()
@@ -127,7 +133,7 @@ def main() -> None:
     print(f"Python {sys.version.split()[0]}, {os.cpu_count()} cores; each command warmed up once, then "
           f"{args.repeat} runs alternating (Fixit: {args.fixit_repeat})")
     if "static" in only:
-        static("few hits: the installed torch package", Path(spec.origin).parent, args)
+        static("few hits: the installed torch package", Path(spec.origin).parent, args, args.fixit_torch)
         static("few hits: research-shaped tree (639 files, 20 mention the keyword, 2 register)",
                research, args)
         static("all hits: 2,000 blueprint files", generate.blueprints(args.work / "blueprints"), args)
