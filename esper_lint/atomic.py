@@ -18,11 +18,13 @@ class Changed(Exception):
     """The target no longer holds the bytes it was expected to."""
 
 
-def write_atomically(target: Path, data: bytes, *, expected: bytes | None = None) -> None:
+def write_atomically(target: Path, data: bytes, *, expected: bytes | None = None,
+                     durable: bool = True) -> None:
     """Replace ``target`` with ``data``, keeping its mode (and owner, where allowed).
 
     Raises :class:`Changed` (writing nothing) when ``expected`` is given and the target's
-    content differs from it; OSError when the folder cannot be written.
+    content differs from it; OSError when the folder cannot be written.  ``durable=False``
+    (a cache's entries) skips the flush to disk: a lost entry is only a miss.
     """
     info = _stat(target)
     handle, name = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
@@ -31,7 +33,8 @@ def write_atomically(target: Path, data: bytes, *, expected: bytes | None = None
         with os.fdopen(handle, "wb") as stream:
             stream.write(data)
             stream.flush()
-            os.fsync(stream.fileno())
+            if durable:
+                os.fsync(stream.fileno())
         os.chmod(temporary, stat.S_IMODE(info.st_mode) if info else _default_mode())
         if info is not None:
             _keep_owner(temporary, info)

@@ -1,6 +1,9 @@
-"""An on-disk cache of dynamic-pass results, like ``.ruff_cache``.
+"""An on-disk cache of dynamic-pass results and of each file's static facts, like ``.ruff_cache``.
 
-An entry is keyed by what was asked (the request, the torch version, the relevant
+A file's static facts are keyed by its content, path, the configuration and esper-lint's
+version (:mod:`esper_lint.scan`), so a rerun imports LibCST only for files that changed.
+
+A dynamic-pass entry is keyed by what was asked (the request, the torch version, the relevant
 configuration, esper-lint's version) and is valid only while every project file the
 import loaded still has the content it had.  A rerun with nothing changed neither imports
 torch nor starts the worker.
@@ -12,7 +15,6 @@ import hashlib
 import json
 import sys
 from collections.abc import Iterable
-from importlib import metadata
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +40,8 @@ def file_digest(path: Path) -> str | None:
 
 def torch_version() -> str:
     """The installed torch's version, read from its metadata: no import."""
+    from importlib import metadata  # 80 ms to import: only when the dynamic pass asks
+
     try:
         return metadata.version("torch")
     except metadata.PackageNotFoundError:
@@ -60,6 +64,7 @@ class Cache:
 
     def __init__(self, folder: Path | None) -> None:
         self.folder = folder
+        self.prepared = False
 
     @classmethod
     def of(cls, config: Config) -> Cache:
@@ -76,16 +81,29 @@ class Cache:
                               "esper-lint's cache (no CACHEDIR.TAG); name a new folder")
         return cls(folder)
 
-    def load(self, key: str) -> list[str] | None:
+    def read(self, key: str) -> Any:
+        """The JSON entry stored under ``key``, None when absent or unreadable: unchecked."""
         if self.folder is None:
             return None
         path = self.folder / key
         try:
             if path.stat().st_size > MAX_ENTRY_BYTES:
                 return None
-            entry = json.loads(path.read_bytes())
+            return json.loads(path.read_bytes())
         except (OSError, ValueError, RecursionError, MemoryError):
             return None
+
+    def write(self, key: str, entry: Any) -> None:
+        if self.folder is None:
+            return
+        try:
+            self._prepare()
+            write_atomically(self.folder / key, json.dumps(entry).encode(), durable=False)
+        except OSError:
+            pass  # a cache that cannot be written is only a slower run
+
+    def load(self, key: str) -> list[str] | None:
+        entry = self.read(key)
         if not _well_formed(entry) or not self._fresh(entry["dependencies"]):
             return None
         lines: list[str] = entry["lines"]
@@ -95,12 +113,7 @@ class Cache:
         if self.folder is None:
             return
         digests = [[str(p), file_digest(p)] for p in sorted(set(dependencies))]
-        entry = {"dependencies": digests, "lines": [line.decode() for line in lines]}
-        try:
-            self._prepare()
-            write_atomically(self.folder / key, json.dumps(entry).encode())
-        except OSError:
-            pass  # a cache that cannot be written is only a slower run
+        self.write(key, {"dependencies": digests, "lines": [line.decode() for line in lines]})
 
     @staticmethod
     def _fresh(dependencies: Iterable[list[str | None]]) -> bool:
@@ -108,10 +121,13 @@ class Cache:
 
     def _prepare(self) -> None:
         assert self.folder is not None
+        if self.prepared:
+            return
         self.folder.mkdir(parents=True, exist_ok=True)
         for name, text in (("CACHEDIR.TAG", CACHEDIR_TAG), (".gitignore", "*\n")):
             if not (self.folder / name).exists():
                 write_atomically(self.folder / name, text.encode())
+        self.prepared = True
 
 
 def _foreign(folder: Path) -> bool:

@@ -51,11 +51,11 @@ def discover(paths: Sequence[str], config: Config, cwd: Path | None = None) -> D
         if not path.exists() and not path.is_symlink():
             problems.append(diagnostic("ESP901", given, f"cannot read {given}: no such file or directory"))
         elif path.is_dir():
-            for found, problem in _walk(path, config.root, excluded):
+            for found, where, problem in _walk(path, config.root, excluded):
                 if problem:
                     problems.append(diagnostic("ESP903", display_path(found, cwd), problem))
                 else:
-                    files.setdefault(found.resolve(), SourceFile(found, display_path(found, cwd)))
+                    files.setdefault(where, SourceFile(found, display_path(found, cwd)))
         elif (real := _resolved(path)) is None:
             problems.append(diagnostic("ESP903", given, f"cannot read {given}: symlink loop"))
         elif not _python(path):
@@ -86,8 +86,9 @@ def _resolved(path: Path) -> Path | None:
         return None
 
 
-def _walk(top: Path, root: Path, excluded: pathspec.GitIgnoreSpec) -> Iterator[tuple[Path, str]]:
-    """Python files below ``top``, following directory links but never round a loop."""
+def _walk(top: Path, root: Path, excluded: pathspec.GitIgnoreSpec) -> Iterator[tuple[Path, Path, str]]:
+    """Python files below ``top`` (as found, their real path), following directory links but never
+    round a loop.  Excluded folders are never entered, and each folder is resolved once."""
     base = root if top.resolve().is_relative_to(root) else top.resolve()
     seen: set[tuple[int, int]] = set()
     stack = [top]
@@ -97,23 +98,27 @@ def _walk(top: Path, root: Path, excluded: pathspec.GitIgnoreSpec) -> Iterator[t
             info = folder.stat()
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as error:
-            yield folder, f"cannot read directory: {error.strerror}"
+            yield folder, folder, f"cannot read directory: {error.strerror}"
             continue
         if (info.st_dev, info.st_ino) in seen:
             if folder.resolve() in (folder.parent.resolve(), *folder.parent.resolve().parents):
-                yield folder, "directory symlink loop; skipped"
+                yield folder, folder, "directory symlink loop; skipped"
             continue
         seen.add((info.st_dev, info.st_ino))
         subfolders = []
+        real = folder.resolve()
+        # paths as strings until a file is kept: pathlib costs more than the walk itself
+        prefix = real.relative_to(base).as_posix() + "/" if real.is_relative_to(base) else f"{real}/"
+        prefix = "" if prefix == "./" else prefix
         for entry in entries:
-            path = Path(entry.path)
-            relative = _relative(path, base)
-            if excluded.match_file(relative) or excluded.match_file(relative + "/"):
-                continue
+            relative = prefix + entry.name
             if _is_dir(entry):
-                subfolders.append(path)
-            elif entry.name.endswith((".py", ".pyi")) and _is_file(entry):
-                yield path, ""
+                if not (excluded.match_file(relative) or excluded.match_file(relative + "/")):
+                    subfolders.append(Path(entry.path))  # an excluded folder is never entered
+            elif (entry.name.endswith((".py", ".pyi")) and _is_file(entry)
+                  and not excluded.match_file(relative)):
+                path = Path(entry.path)
+                yield path, path.resolve() if entry.is_symlink() else real / entry.name, ""
         stack.extend(reversed(subfolders))
 
 
@@ -129,8 +134,3 @@ def _is_file(entry: os.DirEntry[str]) -> bool:
         return entry.is_file()
     except OSError:
         return False
-
-
-def _relative(path: Path, base: Path) -> str:
-    absolute = path.parent.resolve() / path.name
-    return (absolute.relative_to(base) if absolute.is_relative_to(base) else absolute).as_posix()

@@ -142,6 +142,17 @@ class Use:
 
 
 @dataclass(frozen=True)
+class FileFacts:
+    """What the static pass learned from one file."""
+
+    sites: tuple[Site, ...]
+    uses: tuple[Use, ...] = ()  # reads of the estimate attribute
+    # register functions defined here whose estimate parameter is annotated as callable
+    callable_registers: tuple[str, ...] = ()
+    plain_registers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
 class Formula:
     """A parameter count formula, verified at every sampled width."""
 

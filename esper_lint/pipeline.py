@@ -42,7 +42,8 @@ def lint(paths: Sequence[str], config: Config | ConfigFor, *, dynamic: bool = Tr
     groups = _grouped(paths, config_for, cwd) if buffer is None else \
         {config_for(buffer.path): buffer.discovery()}
     runs = [_lint_one(found, replace(group, cache_dir=group.cache_dir if cache else ""), dynamic=dynamic,
-                      progress=progress, cwd=cwd, reuse=reuse or {}, buffer=buffer)
+                      progress=progress, cwd=cwd, reuse=reuse or {}, buffer=buffer,
+                      walked=paths if buffer is None else ())
             for group, found in groups.items()]
     return runs[0] if len(runs) == 1 else _merged(runs)
 
@@ -68,9 +69,10 @@ def _grouped(paths: Sequence[str], config_for: ConfigFor, cwd: Path | None) -> d
 
 
 def _lint_one(found: Discovery, config: Config, *, dynamic: bool, progress: bool, cwd: Path | None,
-              reuse: Mapping[Site, Measurement], buffer: Buffer | None) -> Run:
+              reuse: Mapping[Site, Measurement], buffer: Buffer | None,
+              walked: Sequence[str]) -> Run:
     scanned = scan(found.files, config, given={buffer.path: buffer.data} if buffer else None)
-    context, uses = _context(scanned, found, config, cwd)
+    context, uses = _context(scanned, found, config, walked, cwd)
     every = (*scanned.sites, *context)
     measurements: Mapping[Site, Measurement] = {}
     warnings: tuple[str, ...] = found.skipped
@@ -134,15 +136,20 @@ def reused(sites: Sequence[Site], earlier: Mapping[Site, Measurement]) -> dict[S
     return found
 
 
-def _context(scanned: ScanResult, found: Discovery, config: Config,
+def _context(scanned: ScanResult, found: Discovery, config: Config, paths: Sequence[str],
              cwd: Path | None) -> tuple[tuple[Site, ...], tuple[Use, ...]]:
     """The rest of the linted registries: their registrations in the same packages (or, outside
     any package, the same folder), in files not named on the command line, and where those
-    packages read the estimate."""
+    packages read the estimate.  A package inside a folder on the command line was walked
+    already, with the same exclusions: it is not walked again."""
     if not scanned.sites:
         return (), ()
+    walked = [path.resolve() for given in paths if (path := (cwd or Path.cwd()) / given).is_dir()]
+    homes = [home for home in registries.homes(scanned.sites)
+             if not any(home.resolve().is_relative_to(folder) for folder in walked)]
+    if not homes:
+        return (), ()
     named = {file.path.resolve() for file in found.files}
-    homes = registries.homes(scanned.sites)
     packages = [str(home) for home in homes if (home / "__init__.py").is_file()]
     folders = [str(path) for home in homes if not (home / "__init__.py").is_file()
                for path in sorted(home.glob("*.py"))]

@@ -1,6 +1,9 @@
 """Stage 2, per file: read, skip files that cannot hold a registration, parse the rest.
 
-LibCST is imported only when some file needs parsing, and files are parsed in
+Three screens, cheapest first: a byte search for the keyword and the registry's name; a
+cached result for the same content (:mod:`esper_lint.cache`); CPython's parser, whose tree
+tells whether the file holds a register call (:mod:`esper_lint.screen`).  LibCST is imported
+only when some file passes all three, and files are parsed in
 parallel processes when there are many of them.  LibCST's native parser can crash
 the process on input CPython rejects (2,000 nested parentheses), and its time and
 memory grow steeply with file size, so a file reaches it only when it is at most
@@ -12,21 +15,20 @@ so the crash costs one file, not the run.
 from __future__ import annotations
 
 import ast
+import hashlib
 import os
 from collections.abc import Mapping, Sequence
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Any
 
+from esper_lint import __version__, record
+from esper_lint.cache import Cache
 from esper_lint.config import Config
 from esper_lint.discover import SourceFile, diagnostic
-from esper_lint.model import Finding, Site, Span, Use
+from esper_lint.model import FileFacts, Finding, Site, Span, Use
+from esper_lint.screen import screen
 from esper_lint.source import Source, SourceError, decode, read_bytes
-
-if TYPE_CHECKING:
-    from esper_lint.sites import FileFacts
 
 PARALLEL_FROM = 48  # below this many files to parse, process start-up costs more than it saves
 MAX_PARSE_BYTES = 1 << 20  # LibCST takes ~7 s and ~0.7 GB per MiB
@@ -72,9 +74,16 @@ def scan(files: Sequence[SourceFile], config: Config, jobs: int | None = None,
         if any(needle in data for needle in wanted):
             candidates.append((file, data))
     unread = len(problems)
-    results = _parse_all(candidates, config, jobs)
-    parsed = [r for r in results if isinstance(r, Parsed)]
-    problems.extend(r for r in results if isinstance(r, Finding))
+    cache = Cache.of(config)
+    keys = {file: _key(file, data, config) for file, data in candidates}
+    results = {file: _recalled(cache.read(keys[file]), data) for file, data in candidates}
+    todo = [(file, data) for file, data in candidates if results[file] is None]
+    for (file, _), result in zip(todo, _parse_all(todo, config, jobs), strict=True):
+        results[file] = result
+        if cache.folder is not None:
+            cache.write(keys[file], _entry(result))
+    parsed = [r for r in results.values() if isinstance(r, Parsed)]
+    problems.extend(r for r in results.values() if isinstance(r, Finding))
     facts = [p.facts for p in parsed]
     return ScanResult(
         sites=tuple(site for f in facts for site in f.sites),
@@ -89,11 +98,40 @@ def scan(files: Sequence[SourceFile], config: Config, jobs: int | None = None,
     )
 
 
+def _key(file: SourceFile, data: bytes, config: Config) -> str:
+    """A file's static facts depend on its bytes, where it is, the configuration, esper-lint."""
+    asked = repr((__version__, "static", str(file.path), file.display, config)).encode()
+    return "static-" + hashlib.sha256(asked + b"\0" + data).hexdigest()
+
+
+def _entry(result: Parsed | Finding) -> dict[str, Any]:
+    if isinstance(result, Finding):
+        return {"finding": record.dump(result)}
+    return {"facts": record.dump(result.facts)}
+
+
+def _recalled(entry: Any, data: bytes) -> Parsed | Finding | None:
+    """A cache entry as the parse it stands for; None (a miss) unless it is well formed."""
+    try:
+        if isinstance(entry, dict) and set(entry) == {"finding"}:
+            finding: Finding = record.load(Finding, entry["finding"])
+            return finding
+        if isinstance(entry, dict) and set(entry) == {"facts"}:
+            facts: FileFacts = record.load(FileFacts, entry["facts"])
+            return Parsed(facts, decode(data) if facts.sites else None)
+    except (ValueError, TypeError, SourceError):
+        pass
+    return None
+
+
 def _parse_all(candidates: list[tuple[SourceFile, bytes]], config: Config,
                jobs: int | None) -> list[Parsed | Finding]:
     jobs = jobs or os.cpu_count() or 1
     if len(candidates) < PARALLEL_FROM or jobs < 2:
         return [parse_file(file.path, file.display, data, config) for file, data in candidates]
+    from concurrent.futures import ProcessPoolExecutor  # 50 ms to import: only for a pool
+    from concurrent.futures.process import BrokenProcessPool
+
     chunk = max(1, len(candidates) // (jobs * 4))
     try:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
@@ -109,6 +147,9 @@ def _parse_one(job: tuple[SourceFile, bytes, Config]) -> Parsed | Finding:
 
 def _parse_alone(file: SourceFile, data: bytes, config: Config) -> Parsed | Finding:
     """``file`` parsed in a process of its own: if that dies, only this file is lost."""
+    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
+
     try:
         with ProcessPoolExecutor(max_workers=1) as pool:
             return pool.submit(_parse_one, (file, data, config)).result()
@@ -116,8 +157,8 @@ def _parse_alone(file: SourceFile, data: bytes, config: Config) -> Parsed | Find
         return diagnostic("ESP904", file.display, "the parser crashed on this file")
 
 
-def too_hard(text: str, display: str) -> Finding | None:
-    """The diagnostic for a file LibCST must not be given, or None.
+def too_hard(text: str, display: str) -> Finding | ast.Module:
+    """The diagnostic for a file LibCST must not be given, or CPython's tree of it.
 
     CPython's parser runs first: it rejects what Python cannot import (with a better
     message than LibCST's) and, unlike LibCST, has limits on nesting that keep it alive.
@@ -126,7 +167,7 @@ def too_hard(text: str, display: str) -> Finding | None:
         return diagnostic("ESP904", display, f"file too large to parse ({len(text):,} characters; "
                           f"the limit is {MAX_PARSE_BYTES:,})")
     try:
-        compile(text, display, "exec", ast.PyCF_ONLY_AST, dont_inherit=True)
+        tree = ast.parse(text, display)
     except SyntaxError as error:
         span = Span(error.lineno or 1, error.offset or 1, error.lineno or 1, error.offset or 1)
         return diagnostic("ESP999", display, f"syntax error: {_first_line(error.msg)}", span)
@@ -134,7 +175,7 @@ def too_hard(text: str, display: str) -> Finding | None:
         return diagnostic("ESP999", display, f"syntax error: {_first_line(str(error))}")
     except (RecursionError, MemoryError):
         return diagnostic("ESP904", display, "expression nested too deeply to parse")
-    return None
+    return tree
 
 
 def parse_file(path: Path, display: str, data: bytes, config: Config) -> Parsed | Finding:
@@ -143,16 +184,23 @@ def parse_file(path: Path, display: str, data: bytes, config: Config) -> Parsed 
         source = decode(data)
     except SourceError as error:
         return diagnostic(error.code, display, error.message)
-    return too_hard(source.text, display) or _parse_checked(path, display, source, config)
+    tree = too_hard(source.text, display)
+    if isinstance(tree, Finding):
+        return tree
+    seen = screen(tree, source.text, path, display, config)
+    if not seen.registers:
+        return Parsed(FileFacts(sites=(), uses=seen.uses), None)
+    return _parse_checked(path, display, source, config, seen.uses)
 
 
-def _parse_checked(path: Path, display: str, source: Source, config: Config) -> Parsed | Finding:
+def _parse_checked(path: Path, display: str, source: Source, config: Config,
+                   uses: tuple[Use, ...]) -> Parsed | Finding:
     import libcst
 
     from esper_lint.sites import find_sites
 
     try:
-        facts = find_sites(path, display, source.text, config)
+        facts = replace(find_sites(path, display, source.text, config), uses=uses)
         return Parsed(facts, source if facts.sites else None)
     except libcst.ParserSyntaxError as error:  # valid Python LibCST's grammar does not take
         return diagnostic("ESP904", display, f"LibCST cannot parse this file: {_first_line(error.message)}",

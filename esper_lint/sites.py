@@ -1,8 +1,8 @@
-"""Stage 2: one LibCST parse of a file → its registration :class:`Site`s and estimate reads.
+"""Stage 2: one LibCST parse of a file → its registration :class:`Site`s.
 
 One walk over the tree (:mod:`esper_lint.codewalk`) collects the register calls and their
-offsets, the real comments (never text inside a string), the line ends, the factories and
-the places that read the estimate attribute.  Each ``# formula:`` comment then belongs to
+offsets, the real comments (never text inside a string), the line ends and the factories
+(reads of the estimate come from :mod:`esper_lint.screen`).  Each ``# formula:`` comment then belongs to
 exactly one registration (:class:`_Owners`), and every constant is evaluated by the formula
 language (:mod:`esper_lint.expression`) with its limits.
 
@@ -25,7 +25,7 @@ from esper_lint.codewalk import walk
 from esper_lint.config import Config
 from esper_lint.expression import FormulaError, LimitError, evaluate
 from esper_lint.lines import Lines
-from esper_lint.model import Blueprint, Estimate, EstimateKind, Site, Slot, Span, Use
+from esper_lint.model import Blueprint, Estimate, EstimateKind, FileFacts, Site, Slot, Span
 from esper_lint.modules import module_of, qualified
 from esper_lint.protocol import accepts_callable
 
@@ -34,17 +34,6 @@ NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*
 # mypy and pyright honour these only as the first comment on the line, so a formula goes after them
 STAYS_FIRST = re.compile(r"#\s*(?:type|pyright)\s*:")
 _CONSTANT_NODES = (cst.Integer, cst.UnaryOperation, cst.BinaryOperation, cst.Name, cst.Call)
-
-
-@dataclass(frozen=True)
-class FileFacts:
-    """What the static pass learned from one file."""
-
-    sites: tuple[Site, ...]
-    uses: tuple[Use, ...] = ()  # reads of the estimate attribute
-    # register functions defined here whose estimate parameter is annotated as callable
-    callable_registers: tuple[str, ...] = ()
-    plain_registers: tuple[str, ...] = ()
 
 
 @dataclass
@@ -82,9 +71,7 @@ def find_sites(path: Path, display: str, text: str, config: Config) -> FileFacts
     name = module_of(path) if found else ""
     sites = tuple(_site(path, display, index, f, module, owners, where, name)
                   for index, f in enumerate(found))
-    uses = tuple(Use(path, display, where.position(offset)[0], how)
-                 for offset, how in sorted(collector.reads) if how != "write")
-    return FileFacts(sites=sites, uses=uses, **_register_defs(tree, config))
+    return FileFacts(sites, (), *_register_defs(tree, config))
 
 
 # --- module scan ----------------------------------------------------------------------------
@@ -194,7 +181,7 @@ class _Found:
 
 
 class _Collector:
-    """What one walk over the tree finds: register calls, comments, line ends, estimate reads."""
+    """What one walk over the tree finds: register calls, comments, line ends."""
 
     def __init__(self, module: _Module, config: Config) -> None:
         self.module = module
@@ -207,9 +194,6 @@ class _Collector:
         self.calls: list[tuple[cst.Call, str, tuple[str, bool]]] = []
         self.comments: list[tuple[int, str]] = []  # (offset, text) of every real comment
         self.newlines: list[int] = []  # offsets of real line ends (not inside strings)
-        self.opens: dict[int, str] = {}  # id(node) -> how the estimate is used inside it
-        self.contexts: list[str] = []
-        self.reads: list[tuple[int, str]] = []  # (offset, how) of ``<x>.param_estimate``
 
     def enter(self, node: cst.CSTNode, offset: int) -> None:
         kind = type(node)
@@ -223,20 +207,12 @@ class _Collector:
             self._scope(node)  # type: ignore[arg-type]
         elif kind is cst.Call:
             self._call(node)  # type: ignore[arg-type]
-        elif kind is cst.Attribute and node.attr.value == self.config.estimate_keyword:  # type: ignore[attr-defined]
-            self.reads.append((offset, self.contexts[-1] if self.contexts else "read"))
-        else:
-            self._usage(node)
-        if id(node) in self.opens:
-            self.contexts.append(self.opens[id(node)])
         if id(node) in self.wanted:
             self.starts[id(node)] = offset
 
     def leave(self, node: cst.CSTNode, offset: int) -> None:
         if id(node) in self.starts:
             self.ranges[id(node)] = (self.starts[id(node)], offset)
-        if id(node) in self.opens:
-            self.contexts.pop()
         if type(node) is cst.FunctionDef:
             del self.scope[-2:]
         elif type(node) is cst.ClassDef:
@@ -251,9 +227,6 @@ class _Collector:
                           else [node.name.value])
 
     def _call(self, node: cst.Call) -> None:
-        for arg in node.args:
-            if arg.keyword is not None and arg.keyword.value == "key":
-                self.opens[id(arg.value)] = "sort key"
         if isinstance(node.func, cst.Call) and len(node.args) == 1:  # register(...)(factory)
             self.factories.setdefault(id(node.func), _dotted(node.args[0].value))
         resolved = self.module.resolve(node.func)
@@ -268,17 +241,6 @@ class _Collector:
         if estimate is not None:
             self.wanted.add(id(estimate.value))
 
-    def _usage(self, node: cst.CSTNode) -> None:
-        """Mark nodes inside which a read of the estimate is a comparison, or a write."""
-        if isinstance(node, cst.Comparison):
-            self.opens[id(node)] = "zero test" if _tests_zero(node) else "comparison"
-        elif isinstance(node, cst.UnaryOperation) and isinstance(node.operator, cst.Not):
-            self.opens[id(node)] = "zero test"
-        elif isinstance(node, cst.AssignTarget):
-            self.opens[id(node)] = "write"
-        elif isinstance(node, cst.AnnAssign | cst.AugAssign):
-            self.opens[id(node.target)] = "write"
-
     def found(self) -> list[_Found]:
         """The register calls in the order they appear in the file."""
         results = []
@@ -291,13 +253,6 @@ class _Collector:
                 registry=resolved,
             ))
         return results
-
-
-def _tests_zero(node: cst.Comparison) -> bool:
-    equality = (cst.Equal, cst.NotEqual, cst.Is, cst.IsNot)
-    operands = [node.left, *(target.comparator for target in node.comparisons)]
-    zero = any(isinstance(o, cst.Integer) and o.evaluated_value == 0 for o in operands)
-    return zero and any(isinstance(t.operator, equality) for t in node.comparisons)
 
 
 def _names_match(resolved: str, wanted: str) -> bool:
@@ -488,7 +443,7 @@ def _estimate(arg: cst.Arg, span: Span, module: _Module, owners: _Owners, index:
 # --- register definitions (for fix safety) --------------------------------------------------
 
 
-def _register_defs(tree: cst.Module, config: Config) -> dict[str, tuple[str, ...]]:
+def _register_defs(tree: cst.Module, config: Config) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Register functions defined in this file, split by whether they take callables."""
     wanted = {name.rsplit(".", 1)[-1]: name for name in config.register_functions}
     callable_ones: list[str] = []
@@ -501,7 +456,7 @@ def _register_defs(tree: cst.Module, config: Config) -> dict[str, tuple[str, ...
         annotation = _estimate_annotation(function, config)
         if annotation is not None:
             (callable_ones if accepts_callable(annotation) else plain).append(target)
-    return {"callable_registers": tuple(callable_ones), "plain_registers": tuple(plain)}
+    return tuple(callable_ones), tuple(plain)
 
 
 def _functions(body: Sequence[cst.CSTNode], scope: list[str]) -> Iterator[tuple[str, cst.FunctionDef]]:

@@ -28,7 +28,7 @@ def _imports(*args: str) -> tuple[bool, bool]:
 
 
 def test_static_run_never_imports_torch() -> None:
-    assert _imports("--no-dynamic", "fixtures/static") == (False, True)
+    assert _imports("--no-dynamic", "--no-cache", "fixtures/static") == (False, True)  # parsed, no torch
 
 
 def test_files_without_registrations_are_not_parsed() -> None:

@@ -1,0 +1,115 @@
+"""Stage 2, first look: CPython's own parser decides which files LibCST must see.
+
+``scan.too_hard`` compiles every candidate file to an :mod:`ast` tree anyway (its guard
+against what LibCST cannot survive); that tree also says, at a fraction of LibCST's cost,
+whether the file can hold a registration at all, and where it reads the estimate attribute.
+Most files that mention the keyword only read it (``sorted(..., key=lambda b:
+b.param_estimate)``), so LibCST parses only the few with a register call or definition.
+
+The screen is conservative: a call counts when its callee's last name is a register
+function's, or a name bound in the file to something ending in one (``reg = BR.register``).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+from pathlib import Path
+
+from esper_lint.config import Config
+from esper_lint.model import Use
+
+
+@dataclass(frozen=True)
+class Screen:
+    registers: bool  # a register call or definition: LibCST must parse the file
+    uses: tuple[Use, ...]  # reads of the estimate attribute
+
+
+def screen(tree: ast.Module, text: str, path: Path, display: str, config: Config) -> Screen:
+    leaves = {name.rsplit(".", 1)[-1] for name in config.register_functions}
+    # Whatever binds or calls a register function spells its name; whatever reads the estimate
+    # spells the keyword: a name absent from the text spares its part of the walk.
+    possible = {leaf for leaf in leaves if leaf in text}
+    if not possible and config.estimate_keyword not in text:
+        return Screen(False, ())
+    names = _register_names(tree, possible) if possible else set()
+    walker = _Walker(config.estimate_keyword, names)
+    walker.visit(tree)
+    uses = tuple(Use(path, display, line, how) for line, _, how in sorted(walker.reads) if how != "write")
+    return Screen(walker.calls or walker.defines(possible), uses)
+
+
+def _last(node: ast.expr) -> str | None:
+    if isinstance(node, ast.Name):
+        return node.id
+    return node.attr if isinstance(node, ast.Attribute) else None
+
+
+def _register_names(tree: ast.Module, leaves: set[str]) -> set[str]:
+    """Names bound anywhere in the file to a register function (or to such a name)."""
+    bindings: list[tuple[str, str]] = []  # (local name, last name of what it is bound to)
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import | ast.ImportFrom):
+            bindings += [(a.asname or a.name, a.name.rsplit(".", 1)[-1]) for a in node.names]
+        elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            value = _last(node.value)
+            bindings += [(t.id, value) for t in targets if isinstance(t, ast.Name) and value]
+    names = set(leaves)
+    while True:
+        more = {local for local, bound in bindings if bound in names} - names
+        if not more:
+            return names
+        names |= more
+
+
+class _Walker:
+    """Register calls and reads of the estimate, each with the innermost context it is in.
+
+    Iterative, not an ``ast.NodeVisitor``: a chain of 800 attributes must not recurse.
+    """
+
+    def __init__(self, keyword: str, callees: set[str]) -> None:
+        self.keyword = keyword
+        self.callees = callees
+        self.calls = False
+        self.functions: set[str] = set()
+        self.reads: list[tuple[int, int, str]] = []
+
+    def defines(self, leaves: set[str]) -> bool:
+        return bool(self.functions & leaves)
+
+    def visit(self, tree: ast.AST) -> None:
+        stack: list[tuple[ast.AST, str]] = [(tree, "read")]
+        while stack:
+            node, how = stack.pop()
+            stack.extend(self._children(node, how))
+
+    def _children(self, node: ast.AST, how: str) -> list[tuple[ast.AST, str]]:
+        """``node``'s children, each with the context a read of the estimate there is in."""
+        if isinstance(node, ast.Call):
+            self.calls = self.calls or _last(node.func) in self.callees
+            return [(node.func, how), *((a, how) for a in node.args),
+                    *((k.value, "sort key" if k.arg == "key" else how) for k in node.keywords)]
+        if isinstance(node, ast.Attribute) and node.attr == self.keyword:
+            self.reads.append((node.lineno, node.col_offset, how))
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            self.functions.add(node.name)
+        elif isinstance(node, ast.Compare):
+            test = "zero test" if _tests_zero(node) else "comparison"
+            return [(part, test) for part in (node.left, *node.comparators)]
+        elif isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.Not):
+            return [(node.operand, "zero test")]
+        elif isinstance(node, ast.Assign | ast.AnnAssign | ast.AugAssign):
+            targets = node.targets if isinstance(node, ast.Assign) else [node.target]
+            rest = [part for part in (node.value, getattr(node, "annotation", None)) if part is not None]
+            return [*((t, "write") for t in targets), *((part, how) for part in rest)]
+        return [(child, how) for child in ast.iter_child_nodes(node)]
+
+
+def _tests_zero(node: ast.Compare) -> bool:
+    equality = (ast.Eq, ast.NotEq, ast.Is, ast.IsNot)
+    operands = [node.left, *node.comparators]
+    zero = any(isinstance(o, ast.Constant) and type(o.value) is int and o.value == 0 for o in operands)
+    return zero and any(isinstance(op, equality) for op in node.ops)

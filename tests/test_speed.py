@@ -1,0 +1,48 @@
+"""What makes runs fast, asserted by structure, never by time (the times are in BENCHMARKS.md)."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import FIXTURES
+
+
+def lint(folder: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """The real CLI in a subprocess, and the top-level packages it imported."""
+    done = subprocess.run([sys.executable, "-X", "importtime", "-m", "esper_lint", "--format", "json",
+                           *args], cwd=folder, capture_output=True, text=True, timeout=300)
+    imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()
+                if line.startswith("import time:")}
+    return done, imported
+
+
+def test_a_file_without_a_register_call_never_reaches_libcst() -> None:
+    done, imported = lint(FIXTURES / "screen", "--no-dynamic", "--no-cache", ".")
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout
+    assert "libcst" not in imported
+
+
+@pytest.mark.slow
+def test_a_warm_rerun_imports_neither_torch_nor_libcst(tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    shutil.copytree(FIXTURES / "demo", demo, ignore=shutil.ignore_patterns(".esper-lint-cache"))
+    first, imported = lint(demo, ".")
+    assert first.returncode == 1 and '"confirmed": true' in first.stdout and "libcst" in imported
+    again, imported = lint(demo, ".")
+    assert again.stdout == first.stdout
+    assert not {"torch", "libcst"} & imported
+
+    (demo / "tools.py").write_text("print('unrelated')\n")
+    again, imported = lint(demo, ".")
+    assert again.stdout == first.stdout and not {"torch", "libcst"} & imported
+
+    blueprints = demo / "seedlib" / "blueprints" / "cnn.py"
+    blueprints.write_text(blueprints.read_text() + "\n# touched\n")
+    static, imported = lint(demo, "--no-dynamic", ".")
+    assert "libcst" in imported and "torch" not in imported  # only the changed file is parsed again
+    assert static.returncode == 1 and '"seedlib/blueprints/cnn.py"' in static.stdout
