@@ -114,11 +114,19 @@ def sample_widths(config: Config, drawn: Sequence[int] = ()) -> tuple[int, ...]:
 
 
 def draw_widths(config: Config) -> tuple[int, ...]:
-    """Widths at random, log-uniform over 257..max-width, for one run."""
+    """Widths at random, log-uniform over 257..max-width, for one run; none is a width sampled
+    anyway, so every run builds as many widths and says the same."""
     if config.max_width <= 256:
         return ()
+    fixed, drawn = set(sample_widths(config)), set[int]()
     span = math.log(257), math.log(config.max_width)
-    return tuple(sorted({round(math.exp(random.uniform(*span))) for _ in range(RANDOM_WIDTHS)}))
+    for _ in range(100 * RANDOM_WIDTHS):  # bounded: a narrow range may hold fewer new widths
+        if len(drawn) == RANDOM_WIDTHS:
+            break
+        width = round(math.exp(random.uniform(*span)))
+        if width not in fixed:
+            drawn.add(width)
+    return tuple(sorted(drawn))
 
 
 def grid_widths(config: Config) -> tuple[int, ...]:

@@ -16,13 +16,16 @@ import pytest
 from esper_lint.config import Config, load
 from esper_lint.expression import evaluate
 from esper_lint.measure import (
+    RANDOM_WIDTHS,
     DynamicResult,
     ModuleJob,
     death_failure,
+    draw_widths,
     import_location,
     measure,
     plan_jobs,
     run_job,
+    sample_widths,
 )
 from esper_lint.model import Failure, Formula, Measurement, Site
 from esper_lint.protocol import ItemResult
@@ -367,3 +370,12 @@ def test_exiting_during_import_is_an_import_failure() -> None:
     assert death_failure(job, 3, config, imported=False).code == "ESP911"
     assert death_failure(job, -11, config, imported=False).code == "ESP913"
     assert "SIGKILL" in death_failure(job, -9, config, imported=True).reason
+
+
+@pytest.mark.parametrize("config", [Config(), Config(reference_dims=(("cnn", (384, 4096)),))])
+def test_every_run_builds_as_many_widths(config: Config) -> None:
+    """The random widths never repeat a fixed one, so messages ("at all N sampled widths")
+    read the same from run to run."""
+    fixed = len(sample_widths(config))
+    for _ in range(300):
+        assert len(sample_widths(config, draw_widths(config))) == fixed + RANDOM_WIDTHS
