@@ -13,12 +13,18 @@ from conftest import FIXTURES
 
 
 def lint(folder: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
-    """The real CLI in a subprocess, and the top-level packages it imported."""
+    """The real CLI in a subprocess, and the modules it imported, with their top-level packages."""
     done = subprocess.run([sys.executable, "-X", "importtime", "-m", "esper_lint", "--format", "json",
                            *args], cwd=folder, capture_output=True, text=True, timeout=300)
-    imported = {line.split("|")[-1].strip().split(".")[0] for line in done.stderr.splitlines()
-                if line.startswith("import time:")}
-    return done, imported
+    names = {line.split("|")[-1].strip() for line in done.stderr.splitlines()
+             if line.startswith("import time:")}
+    return done, names | {name.split(".")[0] for name in names}
+
+
+def test_a_run_without_report_never_imports_the_html_report() -> None:
+    done, imported = lint(FIXTURES / "screen", "--no-dynamic", "--no-cache", ".")
+    assert done.returncode == 0, done.stderr
+    assert "esper_lint.render.json" in imported and "esper_lint.render.html" not in imported
 
 
 def test_a_file_without_a_register_call_never_reaches_libcst() -> None:
