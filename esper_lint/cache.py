@@ -11,6 +11,7 @@ torch nor starts the worker.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import sys
@@ -38,6 +39,7 @@ def file_digest(path: Path) -> str | None:
         return None
 
 
+@functools.cache  # once a run: every module's key asks
 def torch_version() -> str:
     """The installed torch's version, read from its metadata: no import."""
     from importlib import metadata  # 80 ms to import: only when the dynamic pass asks

@@ -231,7 +231,7 @@ def _build(kind: type[T], payload: object) -> T:
         built = kind(**{name: _frozen(value) for name, value in payload.items()})
     except TypeError as error:  # a missing or unknown field
         raise ProtocolError(f"{kind.__name__}: {error}") from None
-    for name, hint in _field_types(kind).items():
+    for name, hint in _field_types(kind):
         if not _conforms(getattr(built, name), hint):
             expected = hint.__name__ if isinstance(hint, type) else hint
             raise ProtocolError(f"{kind.__name__}.{name} is not {expected}: {_quote(getattr(built, name))}")
@@ -247,9 +247,15 @@ def _frozen(value: object) -> object:
     return value
 
 
-def _field_types(kind: type[Any]) -> dict[str, Any]:
-    hints = typing.get_type_hints(kind)
-    return {field.name: hints[field.name] for field in dataclasses.fields(kind)}
+_FIELD_TYPES: dict[type[Any], tuple[tuple[str, Any], ...]] = {}
+
+
+def _field_types(kind: type[Any]) -> tuple[tuple[str, Any], ...]:
+    """Resolved once per class: resolving the annotations costs more than checking the values."""
+    if kind not in _FIELD_TYPES:
+        hints = typing.get_type_hints(kind)
+        _FIELD_TYPES[kind] = tuple((field.name, hints[field.name]) for field in dataclasses.fields(kind))
+    return _FIELD_TYPES[kind]
 
 
 def _conforms(value: object, hint: Any) -> bool:
