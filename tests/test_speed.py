@@ -52,3 +52,35 @@ def test_a_warm_rerun_imports_neither_torch_nor_libcst(tmp_path: Path) -> None:
     static, imported = lint(demo, "--no-dynamic", ".")
     assert "libcst" in imported and "torch" not in imported  # only the changed file is parsed again
     assert static.returncode == 1 and '"seedlib/blueprints/cnn.py"' in static.stdout
+
+
+# Counts the formula searches of one real CLI run (a profile hook; nothing is replaced).
+SEARCHES = """
+import sys
+from esper_lint import formula
+from esper_lint.cli import main
+calls = []
+sys.setprofile(lambda frame, event, _: calls.append(1)
+               if event == "call" and frame.f_code is formula.derive.__code__ else None)
+try:
+    main(sys.argv[1:])
+finally:
+    sys.setprofile(None)
+    sys.stderr.write(f"searches: {len(calls)}\\n")
+"""
+
+
+def searches(folder: Path) -> tuple[str, int]:
+    done = subprocess.run([sys.executable, "-c", SEARCHES, "--format", "json", "."], cwd=folder,
+                          capture_output=True, text=True, timeout=300)
+    return done.stdout, int(done.stderr.rsplit("searches: ", 1)[1])
+
+
+@pytest.mark.slow
+def test_a_warm_rerun_reads_the_verified_formulas_back_instead_of_searching_again(tmp_path: Path) -> None:
+    demo = tmp_path / "demo"
+    shutil.copytree(FIXTURES / "demo", demo, ignore=shutil.ignore_patterns(".esper-lint-cache"))
+    first, searched = searches(demo)
+    assert searched > 0 and '"confirmed": true' in first
+    again, searched = searches(demo)
+    assert again == first and searched == 0
