@@ -259,6 +259,8 @@ def _field_types(kind: type[Any]) -> tuple[tuple[str, Any], ...]:
 
 
 def _conforms(value: object, hint: Any) -> bool:
+    if type(hint) is type:  # a plain class: most calls (each count of a cached result is two)
+        return _instance(value, hint)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is types.UnionType:
         return any(_conforms(value, arg) for arg in args)
@@ -270,6 +272,10 @@ def _conforms(value: object, hint: Any) -> bool:
         if args[-1] is Ellipsis:
             return all(_conforms(v, args[0]) for v in value)
         return len(value) == len(args) and all(map(_conforms, value, args))
+    return _instance(value, hint)
+
+
+def _instance(value: object, hint: Any) -> bool:
     if isinstance(value, bool) and hint is not bool:
         return False  # JSON true is no count
     if hint is float:
