@@ -16,8 +16,7 @@ import click
 from esper_lint import __version__
 from esper_lint.atomic import write_atomically
 from esper_lint.config import ConfigError, ConfigFor, Nearest
-from esper_lint.render import Report, renderers
-from esper_lint.render.html import ReportError
+from esper_lint.render import Report, ReportError, renderers
 from esper_lint.render.text import fix_summary, plural
 
 if TYPE_CHECKING:

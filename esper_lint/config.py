@@ -104,6 +104,8 @@ def find_pyproject(start: Path, found: dict[Path, Path | None] | None = None) ->
     """The nearest ``pyproject.toml`` at or above ``start`` that has ``[tool.esper-lint]``;
     ``found`` remembers the answer for each folder looked at."""
     found = {} if found is None else found
+    if start in found:  # also as given: resolving costs a system call per path component
+        return found[start]
     folder = start.resolve()
     if folder not in found:
         candidate = folder / "pyproject.toml"
@@ -111,6 +113,7 @@ def find_pyproject(start: Path, found: dict[Path, Path | None] | None = None) ->
             found[folder] = candidate
         else:
             found[folder] = None if folder.parent == folder else find_pyproject(folder.parent, found)
+    found[start] = found[folder]
     return found[folder]
 
 

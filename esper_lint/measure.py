@@ -11,6 +11,7 @@ which is replaced.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import math
 import random
 import signal
@@ -23,10 +24,10 @@ from types import MappingProxyType
 
 import click
 
-from esper_lint import formula
+from esper_lint import formula, record
 from esper_lint.cache import Cache, make_key
 from esper_lint.config import Config
-from esper_lint.model import Failure, Measurement, Site
+from esper_lint.model import Failure, Formula, Measurement, Site
 from esper_lint.modules import import_location
 from esper_lint.protocol import (
     Done,
@@ -279,7 +280,7 @@ def formula_samples(result: ItemResult) -> list[tuple[Mapping[str, int], int]]:
     return [*at_defaults, *((dict(point), c) for point, c in result.samples)]
 
 
-def measurement_for(result: ItemResult | Failure, config: Config) -> Measurement:
+def measurement_for(result: ItemResult | Failure, config: Config, slot: Slot | None = None) -> Measurement:
     if isinstance(result, Failure):
         return Measurement(failure=result)
     # what the register function accepts, as inspected; check.py weighs the configuration
@@ -291,7 +292,7 @@ def measurement_for(result: ItemResult | Failure, config: Config) -> Measurement
         return Measurement(variable=result.variable, params=result.params,
                            outside=tuple(w for w, _ in result.outside),
                            callable_estimates=callable_estimates, failure=raised_everywhere(result))
-    return counted(result, callable_estimates)
+    return counted(result, callable_estimates, slot)
 
 
 def item_failure(result: ItemResult, config: Config) -> Failure | None:
@@ -312,22 +313,55 @@ def raised_everywhere(result: ItemResult) -> Failure:
     return Failure("ESP915", f"the factory raised at all {len(errors)} sampled widths", detail)
 
 
-def counted(result: ItemResult, callable_estimates: bool | None) -> Measurement:
-    samples = formula_samples(result)
-    found = formula.derive(samples, result.variable, result.params)
-    inside = [w for w, _ in result.counts]
-    outside = [w for w, _ in result.outside]
+def counted(result: ItemResult, callable_estimates: bool | None, slot: Slot | None = None) -> Measurement:
+    found = derived(result, slot or (Cache(None), ""))
     return Measurement(
         counts=result.counts,
         variable=result.variable,
         params=result.params,
-        outside=tuple(outside),
-        domain=formula.domain_rule(inside, outside, result.variable) if outside else None,
-        formula=found,
-        no_formula=None if found else formula.why_not(samples, result.variable, result.params),
+        outside=tuple(w for w, _ in result.outside),
+        domain=found.domain,
+        formula=found.formula,
+        no_formula=found.no_formula,
         estimate_values=result.estimate_values,
         callable_estimates=callable_estimates,
     )
+
+
+@dataclass(frozen=True)
+class Derived:
+    """What the formula search made of a result's counts: the costly part of a measurement."""
+
+    formula: Formula | None
+    no_formula: str | None  # why no formula fits, when none does
+    domain: str | None
+
+
+Slot = tuple[Cache, str]  # where an item's derivation is cached: next to its module's entry
+
+
+def derived(result: ItemResult, slot: Slot) -> Derived:
+    """The search's answer for ``result``; cached with the counts it was verified against, so a
+    rerun with the module's results cached reads the verified formula back instead of searching."""
+    cache, key = slot
+    counts = hashlib.sha256(repr(result).encode()).hexdigest()
+    entry = cache.read(key)
+    if isinstance(entry, dict) and entry.get("of") == counts:
+        try:
+            return record.load(Derived, entry.get("derived"))  # type: ignore[no-any-return]
+        except ValueError:
+            pass  # damaged or foreign: search again and replace it
+    samples = formula_samples(result)
+    found = formula.derive(samples, result.variable, result.params)
+    inside = [w for w, _ in result.counts]
+    outside = [w for w, _ in result.outside]
+    answer = Derived(
+        formula=found,
+        no_formula=None if found else formula.why_not(samples, result.variable, result.params),
+        domain=formula.domain_rule(inside, outside, result.variable) if outside else None,
+    )
+    cache.write(key, {"of": counts, "derived": record.dump(answer)})
+    return answer
 
 
 def report_warnings(site: Site, result: ItemResult | Failure) -> list[str]:
@@ -397,8 +431,10 @@ def measure(sites: Sequence[Site], config: Config, *, progress: bool = False) ->
             return DynamicResult(warnings=(f"dynamic pass skipped: {error}",))
         finally:
             pool.close()
+    # each item's slot is named by its module's key: measuring the module again replaces it
+    slots = {s: (cache, make_key("derived", keys[job], i)) for job in jobs for i, s in enumerate(job.sites)}
     return DynamicResult(
-        measurements=MappingProxyType({s: measurement_for(items[s], config) for s in sites}),
+        measurements=MappingProxyType({s: measurement_for(items[s], config, slots.get(s)) for s in sites}),
         warnings=tuple(w for s in sites for w in report_warnings(s, items[s])),
         loaded_files=MappingProxyType(files),
         startup=pool.startup,

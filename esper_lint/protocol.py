@@ -231,7 +231,7 @@ def _build(kind: type[T], payload: object) -> T:
         built = kind(**{name: _frozen(value) for name, value in payload.items()})
     except TypeError as error:  # a missing or unknown field
         raise ProtocolError(f"{kind.__name__}: {error}") from None
-    for name, hint in _field_types(kind).items():
+    for name, hint in _field_types(kind):
         if not _conforms(getattr(built, name), hint):
             expected = hint.__name__ if isinstance(hint, type) else hint
             raise ProtocolError(f"{kind.__name__}.{name} is not {expected}: {_quote(getattr(built, name))}")
@@ -247,12 +247,20 @@ def _frozen(value: object) -> object:
     return value
 
 
-def _field_types(kind: type[Any]) -> dict[str, Any]:
-    hints = typing.get_type_hints(kind)
-    return {field.name: hints[field.name] for field in dataclasses.fields(kind)}
+_FIELD_TYPES: dict[type[Any], tuple[tuple[str, Any], ...]] = {}
+
+
+def _field_types(kind: type[Any]) -> tuple[tuple[str, Any], ...]:
+    """Resolved once per class: resolving the annotations costs more than checking the values."""
+    if kind not in _FIELD_TYPES:
+        hints = typing.get_type_hints(kind)
+        _FIELD_TYPES[kind] = tuple((field.name, hints[field.name]) for field in dataclasses.fields(kind))
+    return _FIELD_TYPES[kind]
 
 
 def _conforms(value: object, hint: Any) -> bool:
+    if type(hint) is type:  # a plain class: most calls (each count of a cached result is two)
+        return _instance(value, hint)
     origin, args = typing.get_origin(hint), typing.get_args(hint)
     if origin is types.UnionType:
         return any(_conforms(value, arg) for arg in args)
@@ -264,6 +272,10 @@ def _conforms(value: object, hint: Any) -> bool:
         if args[-1] is Ellipsis:
             return all(_conforms(v, args[0]) for v in value)
         return len(value) == len(args) and all(map(_conforms, value, args))
+    return _instance(value, hint)
+
+
+def _instance(value: object, hint: Any) -> bool:
     if isinstance(value, bool) and hint is not bool:
         return False  # JSON true is no count
     if hint is float:

@@ -55,7 +55,8 @@ def test_a_damaged_entry_is_a_miss_and_is_replaced(demo: Path, garbage: bytes) -
     _, findings = run_json(".", cwd=demo)
     entries = [p for p in (demo / ".esper-lint-cache").iterdir() if p.name[0] not in ".C"]
     loaded = [json.loads(p.read_bytes()) for p in entries]  # JSON, not pickle
-    assert entries and all(entry.get("lines") or entry.get("facts") for entry in loaded)
+    assert entries and all(e.get("lines") or e.get("facts") or e.get("derived") for e in loaded)
+    assert any((entry.get("derived") or {}).get("formula") for entry in loaded)  # damaged below too
     for entry in entries:
         entry.write_bytes(garbage)
     result, again = run_json(".", cwd=demo)

@@ -26,6 +26,10 @@ class Report:
 Renderer = Callable[[Report], str]
 
 
+class ReportError(Exception):
+    """The HTML report cannot be written: one line for the user (exit 2)."""
+
+
 def renderers() -> dict[str, Renderer]:
     from esper_lint.render import github, json, sarif, text
 

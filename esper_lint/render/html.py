@@ -18,14 +18,11 @@ from typing import TYPE_CHECKING
 from esper_lint import __version__
 from esper_lint.atomic import write_atomically
 from esper_lint.registries import Member, Registry, Row
+from esper_lint.render import ReportError
 from esper_lint.render.blueprints import Entry, crossings, entries
 
 if TYPE_CHECKING:
     from esper_lint.pipeline import Run
-
-
-class ReportError(Exception):
-    """The report cannot be written: one line for the user (exit 2)."""
 
 
 def check(target: Path) -> None:
