@@ -42,10 +42,10 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import types
-import typing
 from dataclasses import dataclass
 from typing import Any, ClassVar, Literal, TypeVar
+
+from esper_lint import record
 
 MAX_QUOTED = 120  # characters of an unreadable line worth quoting in the error
 
@@ -190,15 +190,13 @@ def decode(line: bytes | str) -> Message:
     kind = EVENTS.get(event) if isinstance(event, str) else None
     if kind is None:
         raise ProtocolError(f"no known event: {_quote(line)}")
+    if kind is ItemResult and isinstance(samples := payload.get("samples"), list):
+        payload["samples"] = [_sample(sample) for sample in samples]
     return _build(kind, payload)
 
 
 def decode_request(line: bytes | str) -> Request:
-    payload = _load(line)
-    items = payload.pop("items", None)
-    if not isinstance(items, list):
-        raise ProtocolError(f"a request without items: {_quote(line)}")
-    return _build(Request, {**payload, "items": tuple(_build(Item, item) for item in items)})
+    return _build(Request, _load(line))
 
 
 def expect(message: Message, kind: type[M]) -> M:
@@ -218,69 +216,26 @@ def _load(line: bytes | str) -> dict[str, Any]:
     return payload
 
 
+def _sample(sample: object) -> object:
+    """A sample's point as sorted ``[name, value]`` pairs: the wire writes it as an object."""
+    if isinstance(sample, list) and sample and isinstance(point := sample[0], dict):
+        return [sorted([name, value] for name, value in point.items()), *sample[1:]]
+    return sample
+
+
 def _quote(line: object) -> str:
     text = repr(line)
     return text if len(text) <= MAX_QUOTED else text[:MAX_QUOTED] + "..."
 
 
-def _build(kind: type[T], payload: object) -> T:
+def _build(kind: type[T], payload: dict[str, Any]) -> T:
     """A ``kind`` from a decoded JSON object, each field checked against its type."""
-    if not isinstance(payload, dict):
-        raise ProtocolError(f"{kind.__name__}: not a JSON object")
     try:
-        built = kind(**{name: _frozen(value) for name, value in payload.items()})
-    except TypeError as error:  # a missing or unknown field
-        raise ProtocolError(f"{kind.__name__}: {error}") from None
-    for name, hint in _field_types(kind):
-        if not _conforms(getattr(built, name), hint):
-            expected = hint.__name__ if isinstance(hint, type) else hint
-            raise ProtocolError(f"{kind.__name__}.{name} is not {expected}: {_quote(getattr(built, name))}")
+        built: T = record.load(kind, payload)
+    except ValueError as error:
+        where = error.args[0] if error.args else payload
+        raise ProtocolError(f"{kind.__name__}: malformed at {_quote(where)}") from None
     return built
-
-
-def _frozen(value: object) -> object:
-    """JSON arrays as tuples, objects as ``(key, value)`` tuples sorted by key: hashable."""
-    if isinstance(value, list):
-        return tuple(_frozen(v) for v in value)
-    if isinstance(value, dict):
-        return tuple(sorted((k, _frozen(v)) for k, v in value.items()))
-    return value
-
-
-_FIELD_TYPES: dict[type[Any], tuple[tuple[str, Any], ...]] = {}
-
-
-def _field_types(kind: type[Any]) -> tuple[tuple[str, Any], ...]:
-    """Resolved once per class: resolving the annotations costs more than checking the values."""
-    if kind not in _FIELD_TYPES:
-        hints = typing.get_type_hints(kind)
-        _FIELD_TYPES[kind] = tuple((field.name, hints[field.name]) for field in dataclasses.fields(kind))
-    return _FIELD_TYPES[kind]
-
-
-def _conforms(value: object, hint: Any) -> bool:
-    if type(hint) is type:  # a plain class: most calls (each count of a cached result is two)
-        return _instance(value, hint)
-    origin, args = typing.get_origin(hint), typing.get_args(hint)
-    if origin is types.UnionType:
-        return any(_conforms(value, arg) for arg in args)
-    if origin is Literal:
-        return value in args
-    if origin is tuple:
-        if not isinstance(value, tuple):
-            return False
-        if args[-1] is Ellipsis:
-            return all(_conforms(v, args[0]) for v in value)
-        return len(value) == len(args) and all(map(_conforms, value, args))
-    return _instance(value, hint)
-
-
-def _instance(value: object, hint: Any) -> bool:
-    if isinstance(value, bool) and hint is not bool:
-        return False  # JSON true is no count
-    if hint is float:
-        return isinstance(value, int | float)
-    return isinstance(value, hint)
 
 
 # --- shared with the static pass ---------------------------------------------------------------

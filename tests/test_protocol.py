@@ -114,4 +114,5 @@ def test_the_worker_side_loads_nothing_else_of_esper_lint() -> None:
     probe = ("import sys, esper_lint.worker\n"
              "print(*sorted(m for m in sys.modules if m.partition('.')[0] == 'esper_lint'))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
-    assert done.stdout.split() == ["esper_lint", "esper_lint.protocol", "esper_lint.worker"]
+    loaded = done.stdout.split()
+    assert loaded == ["esper_lint", "esper_lint.protocol", "esper_lint.record", "esper_lint.worker"]
