@@ -249,17 +249,21 @@ class Nearest:
         self._fixed = self._with_cli(load(explicit, self._cwd)) if explicit is not None else None
         self._found: dict[Path, Path | None] = {}  # folder -> its configuring pyproject.toml
         self._configs: dict[Path | None, Config] = {}
+        self._given: dict[Path, Config] = {}  # each path asked about (a run asks per folder)
 
     def __call__(self, path: Path) -> Config:
         """The configuration for ``path``, a file or a folder (absolute or relative to cwd)."""
         if self._fixed is not None:
             return self._fixed
-        path = self._cwd / path
-        pyproject = find_pyproject(path if path.is_dir() else path.parent, self._found)
+        if path in self._given:
+            return self._given[path]
+        where = self._cwd / path
+        pyproject = find_pyproject(where if where.is_dir() else where.parent, self._found)
         if pyproject not in self._configs:
             loaded = Config(root=self._cwd.resolve()) if pyproject is None else load(pyproject)
             self._configs[pyproject] = self._with_cli(loaded)
-        return self._configs[pyproject]
+        self._given[path] = self._configs[pyproject]
+        return self._given[path]
 
     def _with_cli(self, config: Config) -> Config:
         return with_cli(config, select=self._select, ignore=self._ignore)

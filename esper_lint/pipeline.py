@@ -59,8 +59,8 @@ def _grouped(paths: Sequence[str], config_for: ConfigFor, cwd: Path | None) -> d
     skipped: dict[Config, list[str]] = {}
     for config, chosen in given.items():
         found = discover(chosen, config, cwd)
-        for file in found.files:
-            files.setdefault(config_for(file.path), []).append(file)
+        for file in found.files:  # by its folder: a file's configuration is its folder's
+            files.setdefault(config_for(file.path.parent), []).append(file)
         diagnostics.setdefault(config, []).extend(found.diagnostics)
         skipped.setdefault(config, []).extend(found.skipped)
     return {config: Discovery(tuple(files.get(config, ())), tuple(diagnostics.get(config, ())),
