@@ -7,8 +7,6 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 
-import pathspec
-
 from esper_lint.catalog import Rule, rules
 from esper_lint.config import Config, Selection
 from esper_lint.model import Finding, Measurement, Site, Span
@@ -125,6 +123,10 @@ def _accepts_callables(site: Site, config: Config, m: Measurement | None,
 
 
 def _per_file_ignores(config: Config) -> Callable[[Finding], bool]:
+    if not config.per_file_ignores:
+        return lambda _: False
+    import pathspec  # only for a project that has the table: 13 ms of every run otherwise
+
     table = [(pathspec.GitIgnoreSpec.from_lines([pattern]), Selection(codes))
              for pattern, codes in config.per_file_ignores]
 

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import fnmatch
 import os
+import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-
-import pathspec
+from typing import TYPE_CHECKING
 
 from esper_lint.config import Config
 from esper_lint.model import Finding, Span
+
+if TYPE_CHECKING:
+    import pathspec
 
 FILE_START = Span(1, 1, 1, 1)
 
@@ -43,7 +47,7 @@ def diagnostic(code: str, display: str, message: str, span: Span = FILE_START) -
 
 def discover(paths: Sequence[str], config: Config, cwd: Path | None = None) -> Discovery:
     cwd = (cwd or Path.cwd()).absolute()
-    excluded = pathspec.GitIgnoreSpec.from_lines(config.exclude + config.extend_exclude)
+    excluded = Excluded(config.exclude + config.extend_exclude)
     files: dict[Path, SourceFile] = {}
     problems: list[Finding] = []
     skipped: list[str] = []
@@ -87,7 +91,51 @@ def _resolved(path: Path) -> Path | None:
         return None
 
 
-def _walk(top: Path, root: Path, excluded: pathspec.GitIgnoreSpec) -> Iterator[tuple[Path, Path, str]]:
+class Excluded:
+    """The exclude patterns, as gitignore reads them.
+
+    A pattern that is a bare name (``build``, ``*.egg-info``, ``dist/``: every default) matches any
+    one component of a path.  The walk never enters an excluded folder, so below the folder it
+    starts from, testing each entry's own name is enough: one regular expression, and pathspec
+    (13 ms to import) is never loaded.  Any other pattern, and any negation, goes to pathspec."""
+
+    _BARE = re.compile(r"[\w.*?-]+/?")
+
+    def __init__(self, patterns: Sequence[str]) -> None:
+        bare = all(self._BARE.fullmatch(p) for p in patterns)
+        self._spec = None if bare else _gitignore(patterns)
+        self._any = _names([p for p in patterns if not p.endswith("/")])
+        self._folder = _names([p.rstrip("/") for p in patterns])
+
+    def below(self, prefix: str) -> bool:
+        """Is everything in the folder at ``prefix`` (its path from the root, ``/``-terminated)
+        excluded?  Only the walk's first folder needs asking: it never enters another one."""
+        if self._spec is not None:
+            return False  # pathspec is asked about each whole path instead
+        return any(self._folder.fullmatch(part) for part in prefix.split("/") if part)
+
+    def folder(self, relative: str, name: str) -> bool:
+        if self._spec is not None:
+            return self._spec.match_file(relative) or self._spec.match_file(relative + "/")
+        return self._folder.fullmatch(name) is not None
+
+    def file(self, relative: str, name: str) -> bool:
+        if self._spec is not None:
+            return self._spec.match_file(relative)
+        return self._any.fullmatch(name) is not None
+
+
+def _names(globs: Sequence[str]) -> re.Pattern[str]:
+    return re.compile("|".join(fnmatch.translate(glob) for glob in globs) or "(?!)")
+
+
+def _gitignore(patterns: Sequence[str]) -> pathspec.GitIgnoreSpec:
+    import pathspec
+
+    return pathspec.GitIgnoreSpec.from_lines(patterns)
+
+
+def _walk(top: Path, root: Path, excluded: Excluded) -> Iterator[tuple[Path, Path, str]]:
     """Python files below ``top`` (as found, their real path), following directory links but never
     round a loop.  Excluded folders are never entered.  A folder's real path is its parent's
     plus its name unless it is a link: resolving every folder costs a system call per component."""
@@ -112,14 +160,16 @@ def _walk(top: Path, root: Path, excluded: pathspec.GitIgnoreSpec) -> Iterator[t
         # paths as strings until a file is kept: pathlib costs more than the walk itself
         prefix = real.relative_to(base).as_posix() + "/" if real.is_relative_to(base) else f"{real}/"
         prefix = "" if prefix == "./" else prefix
+        if folder is top and excluded.below(prefix):
+            return
         for entry in entries:
             relative = prefix + entry.name
             if _is_dir(entry):
-                if not (excluded.match_file(relative) or excluded.match_file(relative + "/")):
+                if not excluded.folder(relative, entry.name):
                     path = Path(entry.path)  # an excluded folder is never entered
                     subfolders.append((path, path.resolve() if entry.is_symlink() else real / entry.name))
             elif (entry.name.endswith((".py", ".pyi")) and _is_file(entry)
-                  and not excluded.match_file(relative)):
+                  and not excluded.file(relative, entry.name)):
                 path = Path(entry.path)
                 yield path, path.resolve() if entry.is_symlink() else real / entry.name, ""
         stack.extend(reversed(subfolders))

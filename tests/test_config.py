@@ -43,6 +43,32 @@ def test_exclude(tmp_path: Path) -> None:
     assert {f["path"] for f in findings} == {"src/documented.py"}
 
 
+LAYOUT = ["m.py", "build", "dist.py", "a/m.py", "a/build/m.py", "a/build.py", "b/dist/m.py", "dist/m.py",
+          "c/x.egg-info/m.py", "d/__pycache__/m.py", "e/.venv/lib/m.py", "f/node_modules/m/m.py"]
+
+
+@pytest.mark.parametrize("walk_from", [".", "a", "a/build"])
+@pytest.mark.parametrize("patterns", [[], ["dist/"], ["m.py"], ["*.egg-info/", "b"]])
+def test_name_patterns_exclude_as_gitignore_does(tmp_path: Path, patterns: list[str], walk_from: str) -> None:
+    """Bare-name patterns (every default) are matched on each entry's name without pathspec; the
+    files linted are the ones pathspec's gitignore matching keeps (a path pattern sends every
+    pattern to pathspec, so the two runs differ only in how they match)."""
+    for name in LAYOUT:
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(SHAPES, tmp_path / name)
+
+    def linted(extra: list[str]) -> set[str]:
+        (tmp_path / "pyproject.toml").write_text(f"[tool.esper-lint]\nextend-exclude = {patterns + extra}\n")
+        _, findings = run_json("--no-dynamic", walk_from, cwd=tmp_path)
+        return {f["path"] for f in findings}
+
+    by_name = linted([])
+    assert by_name == linted(["no/such/path.py"])
+    assert not any(part in ("build", "__pycache__", ".venv", "node_modules") or part.endswith(".egg-info")
+                   for path in by_name for part in Path(path).parts[:-1])
+    assert ("m.py" in by_name) == ("m.py" not in patterns and walk_from == ".")
+
+
 def test_register_functions_and_estimate_keyword(tmp_path: Path) -> None:
     (tmp_path / "pyproject.toml").write_text(
         '[tool.esper-lint]\nregister-functions = ["SeedBank.add"]\nestimate-keyword = "size"\n')

@@ -33,6 +33,14 @@ def test_a_file_without_a_register_call_never_reaches_libcst() -> None:
     assert "libcst" not in imported
 
 
+def test_bare_name_excludes_never_load_pathspec(tmp_path: Path) -> None:
+    done, imported = lint(FIXTURES / "screen", "--no-dynamic", "--no-cache", ".")
+    assert done.returncode == 0 and "pathspec" not in imported  # the defaults are all bare names
+    (tmp_path / "pyproject.toml").write_text('[tool.esper-lint]\nextend-exclude = ["gen/*.py"]\n')
+    done, imported = lint(tmp_path, "--no-dynamic", "--no-cache", ".")
+    assert done.returncode == 0 and "pathspec" in imported  # a path pattern: gitignore's rules
+
+
 @pytest.mark.slow
 def test_a_warm_rerun_imports_neither_torch_nor_libcst(tmp_path: Path) -> None:
     demo = tmp_path / "demo"
