@@ -24,7 +24,7 @@ from types import MappingProxyType
 
 import click
 
-from esper_lint import formula, record
+from esper_lint import formula, record, trace
 from esper_lint.cache import Cache, make_key
 from esper_lint.config import Config
 from esper_lint.model import Failure, Formula, Measurement, Site
@@ -39,11 +39,14 @@ from esper_lint.protocol import (
     Message,
     ProtocolError,
     Request,
+    Warmed,
+    Warming,
     decode,
     encode,
     expect,
 )
 from esper_lint.worker_process import (
+    TORCH_ALLOWANCE,
     Startup,
     Worker,
     WorkerGone,
@@ -196,7 +199,11 @@ class ModuleEnded(Exception):
 
 
 def receive(worker: Worker, config: Config) -> Message:
+    """The module's next message; torch's compiler stack loads under torch's allowance."""
     message = worker.receive(config.timeout)
+    while isinstance(message, Warming | Warmed):
+        trace.event(f"torch compiler {message.event}")
+        message = worker.receive(TORCH_ALLOWANCE if isinstance(message, Warming) else config.timeout)
     if isinstance(message, Ended):
         raise ModuleEnded(message.code)
     return message
@@ -209,6 +216,7 @@ def attempt(worker: Worker, pool: WorkerPool, job: ModuleJob, request: Request, 
     measured = 0
     try:
         worker.send(request)
+        trace.event(f"module {job.module} sent")
         message = receive(worker, config)
         if isinstance(message, ImportFailed):
             expect(worker.receive(config.timeout), Ended)
@@ -222,6 +230,7 @@ def attempt(worker: Worker, pool: WorkerPool, job: ModuleJob, request: Request, 
             done(1)
         expect(receive(worker, config), Done)
         expect(worker.receive(config.timeout), Ended)
+        trace.event(f"module {job.module} ended")
         return []
     except ModuleEnded as ended:
         failure = death_failure(job, ended.code, config, imported)

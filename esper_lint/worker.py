@@ -18,17 +18,22 @@ import contextlib
 import ctypes
 import fcntl
 import importlib
+import importlib.abc
+import importlib.util
 import inspect
+import mmap
 import operator
 import os
 import resource
 import signal
 import sys
+import threading
 import time
 import traceback
 import typing
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 from types import ModuleType
 from typing import Any, BinaryIO
@@ -45,6 +50,8 @@ from esper_lint.protocol import (
     Ready,
     Request,
     Sample,
+    Warmed,
+    Warming,
     accepts_callable,
     decode_request,
     encode,
@@ -55,6 +62,7 @@ DOMAIN_ERRORS = (ValueError, AssertionError)  # how factories and torch modules 
 MAX_DETAIL = 300  # characters of an error's last line worth sending
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36  # prctl(2)
 MAX_REAP_ROUNDS = 64  # of killing what user code left behind; a fork bomb cannot keep us busy
+COMPILER = "torch._dynamo"  # imported by torch at the first arithmetic on meta tensors
 
 
 @dataclass(frozen=True)
@@ -64,10 +72,13 @@ class Channel:
     reader: BinaryIO
     writer: BinaryIO
     token: bytes
+    # a thread of user code may import torch's compiler stack while the main thread sends
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def send(self, message: Message) -> None:
-        self.writer.write(frame(self.token, encode(message)))
-        self.writer.flush()
+        with self.lock:
+            self.writer.write(frame(self.token, encode(message)))
+            self.writer.flush()
 
 
 class FetchError(Exception):
@@ -177,20 +188,65 @@ def stop(signum: int, frame: object) -> None:
     os._exit(128 + signum)
 
 
-def load_torch() -> tuple[str, float, float]:
-    """Import torch once; its version, the import's seconds and the warm-up's seconds."""
+def load_torch() -> tuple[str, float]:
+    """Import torch once; its version and the import's seconds."""
     started = time.perf_counter()
     import torch
 
     # Sampling builds tiny modules; extra intra-op threads only add memory and contention.
     torch.set_num_threads(1)
-    imported = time.perf_counter()
-    # The first arithmetic on meta tensors (``torch.randn(d, r) / r`` in an __init__)
-    # lazily imports torch's Python reference kernels, over a second.  Pay it here,
-    # inside the torch allowance, not inside the first module's timeout.
-    with torch.device("meta"):
+    return torch.__version__, time.perf_counter() - started
+
+
+class Announcer(importlib.abc.MetaPathFinder):
+    """Says ``warming`` and ``warmed`` around the import of torch's compiler stack.
+
+    The first arithmetic on meta tensors (``torch.randn(d, r) / r`` in an ``__init__``)
+    lazily imports ``torch._dynamo``: about as long as torch's own import, which most
+    blueprint modules never pay.  So it is not paid up front but by the process that needs
+    it, under the parent's torch allowance rather than the module's timeout.  ``needed`` is
+    shared with the forks: once one module needed it, the worker loads it before the next
+    fork, and the later forks inherit it.
+    """
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.needed = mmap.mmap(-1, 1)
+
+    def find_spec(self, name: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> ModuleSpec | None:
+        if name != COMPILER:
+            return None
+        sys.meta_path.remove(self)  # once per process; the other finders find it
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = Announced(spec.loader, self)
+        return spec
+
+
+@dataclass(frozen=True)
+class Announced(importlib.abc.Loader):
+    loader: importlib.abc.Loader
+    announcer: Announcer
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self.announcer.needed[0] = 1
+        self.announcer.channel.send(Warming())
+        try:
+            self.loader.exec_module(module)
+        finally:
+            self.announcer.channel.send(Warmed())
+
+
+def warm_up() -> None:
+    """Import torch's compiler stack the way blueprints do: by arithmetic on the meta device."""
+    import torch
+
+    with contextlib.suppress(Exception), torch.device("meta"):  # a fork that needs it retries
         (torch.ones(2, 2) / 2 + 1).sum()
-    return torch.__version__, imported - started, time.perf_counter() - imported
 
 
 # --- small helpers ---------------------------------------------------------------------------
@@ -561,13 +617,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     prctl(PR_SET_CHILD_SUBREAPER, 1)
     limit_memory(args.memory_limit_mb)
     try:
-        version, imported, warmed = load_torch()
+        version, imported = load_torch()
     except BaseException as error:
         limit = f" under memory-limit-mb = {args.memory_limit_mb}" if args.memory_limit_mb > 0 else ""
         channel.send(Fatal(f"torch cannot be imported{limit}: {last_line(error)}"))
         return 1
-    channel.send(Ready(version, round(imported, 3), round(warmed, 3)))
+    channel.send(Ready(version, round(imported, 3)))
+    announcer = Announcer(channel)
+    sys.meta_path.insert(0, announcer)
     for request in requests(channel):
+        if announcer.needed[0] and COMPILER not in sys.modules:
+            warm_up()
         serve_isolated(request, channel)
     return 0
 

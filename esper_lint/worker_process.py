@@ -31,7 +31,6 @@ class Startup:
 
     torch_version: str
     import_seconds: float  # ``import torch``
-    warm_up_seconds: float  # first arithmetic on the meta device
 
 
 class WorkerUnavailable(Exception):
@@ -85,7 +84,7 @@ class Worker:
             self.kill()
             raise WorkerUnavailable(message.error if isinstance(message, Fatal)
                                     else "the worker did not start")
-        return Startup(message.torch, message.import_seconds, message.warm_up_seconds)
+        return Startup(message.torch, message.import_seconds)
 
     def startup_error(self) -> str:
         """Why the worker died before it was ready (its stderr holds Python's own error)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -31,6 +32,31 @@ def test_a_file_without_a_register_call_never_reaches_libcst() -> None:
     done, imported = lint(FIXTURES / "screen", "--no-dynamic", "--no-cache", ".")
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout
     assert "libcst" not in imported
+
+
+def traced(folder: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """The real CLI in a subprocess with ``ESPER_LINT_TRACE=1``, and the events it said, in order."""
+    done = subprocess.run([sys.executable, "-m", "esper_lint", "--format", "json", *args], cwd=folder,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "ESPER_LINT_TRACE": "1"})
+    prefix = "esper-lint trace: "
+    return done, [line.removeprefix(prefix).split(" ", 1)[1] for line in done.stderr.splitlines()
+                  if line.startswith(prefix)]
+
+
+@pytest.mark.slow
+def test_torch_loads_its_compiler_stack_only_for_the_modules_that_need_it() -> None:
+    done, events = traced(FIXTURES / "lowrank", "--no-cache", ".")
+    assert done.returncode == 1 and "ESP91" not in done.stdout, done.stdout
+    # 1/r of a random (dim, r) tensor on the meta device: exact counts at every width
+    assert all(f'"formula": "{r}*dim"' in done.stdout for r in (2, 3, 4))
+    plain = events.index("module lowrank.blueprints.a_plain sent")
+    assert events[plain + 1] == "module lowrank.blueprints.a_plain ended"  # never paid it
+    assert events.index("torch compiler warming") > events.index("module lowrank.blueprints.b_scaled sent")
+    # b's process loaded it, then the worker, so that c's and d's forks inherit it
+    assert events.count("torch compiler warming") == events.count("torch compiler warmed") == 2
+    d = events.index("module lowrank.blueprints.d_scaled sent")
+    assert events[d + 1] == "module lowrank.blueprints.d_scaled ended"
 
 
 @pytest.mark.slow
