@@ -16,7 +16,6 @@ import math
 import random
 import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -54,6 +53,7 @@ from esper_lint.worker_process import (
     WorkerTimeout,
     WorkerUnavailable,
     describe_exit,
+    started,
 )
 
 # beyond 1..256: a spread to 65,536, and the common model widths a reference width is inferred at
@@ -403,11 +403,14 @@ def progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int], None]]:
         yield bar.update
 
 
-def measure(sites: Sequence[Site], config: Config, *, progress: bool = False) -> DynamicResult:
+def measure(sites: Sequence[Site], config: Config, *, progress: bool = False,
+            pool: WorkerPool | None = None) -> DynamicResult:
     """Build every site's factory in the worker; one warning and nothing else without torch.
 
     Modules whose results are in the cache, with every file their import loaded unchanged,
     are not measured again: a rerun with nothing changed starts no worker and no torch.
+    ``pool``: one the caller started early (see :func:`esper_lint.worker_process.started`);
+    its worker is ended here either way, used or not.
     """
     if not sites:
         return DynamicResult()
@@ -419,8 +422,8 @@ def measure(sites: Sequence[Site], config: Config, *, progress: bool = False) ->
     keys = {job: make_key(encode(request_for(job, job.sites, config))) for job in jobs}
     drawn = draw_widths(config)
     cached = {job: _recall(cache, keys[job]) for job in jobs}
-    with unwinding_on_sigterm():
-        pool = WorkerPool(config)
+    with contextlib.ExitStack() as stack:
+        pool = pool or stack.enter_context(started(config))
         try:
             if any(hit is None for hit in cached.values()):
                 pool.get()
@@ -448,26 +451,6 @@ def measure(sites: Sequence[Site], config: Config, *, progress: bool = False) ->
         loaded_files=MappingProxyType(files),
         startup=pool.startup,
     )
-
-
-class Terminated(SystemExit):
-    """SIGTERM arrived: unwind, so that the worker and all user code started are ended."""
-
-
-@contextlib.contextmanager
-def unwinding_on_sigterm() -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def unwind(signum: int, frame: object) -> None:
-        raise Terminated(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, unwind)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _recall(cache: Cache, key: str) -> list[ItemResult] | None:

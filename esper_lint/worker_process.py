@@ -14,10 +14,13 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from esper_lint import trace
 from esper_lint.config import Config
 from esper_lint.protocol import Fatal, Message, ProtocolError, Ready, Request, decode, encode, unframe
 
@@ -55,7 +58,8 @@ class Worker:
         self.startup: Startup | None = None
 
     @classmethod
-    def start(cls, config: Config) -> Worker:
+    def spawn(cls, config: Config) -> Worker:
+        """The worker's process, started; it is ready once :meth:`wait_until_ready` returns."""
         token = secrets.token_hex(8)
         command = [sys.executable, "-P", "-m", "esper_lint.worker",
                    "--memory-limit-mb", str(config.memory_limit_mb), "--token", token]
@@ -65,9 +69,8 @@ class Worker:
                 cwd=config.root, env=worker_environment(), start_new_session=True)
         except OSError as error:
             raise WorkerUnavailable(f"cannot start {sys.executable}: {error}") from error
-        worker = cls(process, token.encode())
-        worker.startup = worker.wait_until_ready()
-        return worker
+        trace.event("worker started")
+        return cls(process, token.encode())
 
     def wait_until_ready(self) -> Startup:
         try:
@@ -84,6 +87,7 @@ class Worker:
             self.kill()
             raise WorkerUnavailable(message.error if isinstance(message, Fatal)
                                     else "the worker did not start")
+        trace.event("worker ready")
         return Startup(message.torch, message.import_seconds)
 
     def startup_error(self) -> str:
@@ -141,6 +145,7 @@ class Worker:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+        trace.event("worker ended")
         for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
             if pipe is not None:
                 with contextlib.suppress(OSError):
@@ -175,9 +180,21 @@ class WorkerPool:
         self._worker: Worker | None = None
         self.startup: Startup | None = None
 
+    def prepare(self) -> None:
+        """Start the worker without waiting for it: torch imports while this process works on."""
+        if self._worker is None:
+            with contextlib.suppress(WorkerUnavailable):  # get() says so, if it is needed
+                self._worker = Worker.spawn(self.config)
+
     def get(self) -> Worker:
         if self._worker is None:
-            self._worker = Worker.start(self.config)
+            self._worker = Worker.spawn(self.config)
+        if self._worker.startup is None:
+            try:
+                self._worker.startup = self._worker.wait_until_ready()
+            except WorkerUnavailable:  # it is ended already
+                self._worker = None
+                raise
             self.startup = self.startup or self._worker.startup
         return self._worker
 
@@ -200,3 +217,34 @@ class WorkerPool:
         if self._worker is not None:
             self._worker.kill()
             self._worker = None
+
+
+@contextlib.contextmanager
+def started(config: Config) -> Iterator[WorkerPool]:
+    """A pool whose worker is ended on every way out: an error, Ctrl-C, SIGTERM."""
+    with unwinding_on_sigterm():
+        pool = WorkerPool(config)
+        try:
+            yield pool
+        finally:
+            pool.close()
+
+
+class Terminated(SystemExit):
+    """SIGTERM arrived: unwind, so that the worker and all user code started are ended."""
+
+
+@contextlib.contextmanager
+def unwinding_on_sigterm() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def unwind(signum: int, frame: object) -> None:
+        raise Terminated(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

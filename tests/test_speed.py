@@ -45,6 +45,21 @@ def traced(folder: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], 
 
 
 @pytest.mark.slow
+def test_torch_imports_while_the_static_pass_runs() -> None:
+    done, events = traced(FIXTURES / "lowrank", "--no-cache", ".")
+    assert done.returncode == 1 and '"confirmed": true' in done.stdout, done.stderr
+    assert events.index("static pass started") < events.index("worker started") \
+        < events.index("static pass ended") < events.index("module lowrank.blueprints.a_plain sent")
+    assert events[-1] == "worker ended"
+
+
+def test_a_worker_started_early_for_nothing_is_ended() -> None:
+    done, events = traced(FIXTURES / "screen", "--no-cache", ".")  # files read the estimate, none registers
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+    assert "worker started" in events and events[-1] == "worker ended"
+
+
+@pytest.mark.slow
 def test_torch_loads_its_compiler_stack_only_for_the_modules_that_need_it() -> None:
     done, events = traced(FIXTURES / "lowrank", "--no-cache", ".")
     assert done.returncode == 1 and "ESP91" not in done.stdout, done.stdout
@@ -68,6 +83,8 @@ def test_a_warm_rerun_imports_neither_torch_nor_libcst(tmp_path: Path) -> None:
     again, imported = lint(demo, ".")
     assert again.stdout == first.stdout
     assert not {"torch", "libcst", "importlib.metadata"} & imported  # torch's version: its folder's name
+    _, events = traced(demo, ".")
+    assert "static pass ended" in events and "worker started" not in events
 
     (demo / "tools.py").write_text("print('unrelated')\n")
     again, imported = lint(demo, ".")
