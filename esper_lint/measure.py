@@ -174,9 +174,38 @@ class ModuleOutcome:
     files: tuple[Path, ...] = ()
 
 
+@dataclass
+class Queue:
+    """The modules to measure, in order.  While one module's replies are read, the requests of
+    the next ones are sent already (as many as the worker serves at a time), so that they are
+    built in parallel forks; the worker passes each module's replies on in request order."""
+
+    jobs: Sequence[ModuleJob]
+    config: Config
+    drawn: Sequence[int] = ()
+    sent: dict[ModuleJob, Worker] = field(default_factory=dict)  # ahead of their turn
+
+    def send(self, worker: Worker, job: ModuleJob, request: Request) -> None:
+        if self.sent.pop(job, None) is not worker:
+            worker.send(request)
+            trace.event(f"module {job.module} sent")
+        following = self.jobs[self.jobs.index(job) + 1:][:worker.forks - 1]
+        for later in following:
+            if self.sent.get(later) is not worker:
+                worker.send(request_for(later, later.sites, self.config, self.drawn))
+                trace.event(f"module {later.module} sent")
+                self.sent[later] = worker
+
+    def out_of_turn(self, worker: Worker, job: ModuleJob) -> bool:
+        """Would ``job``'s request reach ``worker`` after others' (a retry, for the rest of its
+        sites)?  Their replies would come first."""
+        return self.sent.get(job) is not worker and worker in self.sent.values()
+
+
 def run_job(pool: WorkerPool, job: ModuleJob, config: Config, done: Callable[[int], None],
-            drawn: Sequence[int] = ()) -> ModuleOutcome:
+            queue: Queue | None = None) -> ModuleOutcome:
     """Measure a module's sites; after a hang or crash, go on in a new worker with the rest."""
+    queue = queue or Queue((job,), config)
     outcome = ModuleOutcome()
     pending = list(job.sites)
     while pending:
@@ -186,8 +215,11 @@ def run_job(pool: WorkerPool, job: ModuleJob, config: Config, done: Callable[[in
             failure = Failure("ESP913", "the worker could not be restarted", str(error))
             fail_all(pending, failure, outcome, done)
             return outcome
-        request = request_for(job, pending, config, drawn)
-        pending = attempt(worker, pool, job, request, pending, config, outcome, done)
+        if queue.out_of_turn(worker, job):
+            pool.discard(dying=False)  # rare: a module's process died with sites left to build
+            continue
+        request = request_for(job, pending, config, queue.drawn)
+        pending = attempt(worker, pool, job, (queue, request), pending, config, outcome, done)
     return outcome
 
 
@@ -209,14 +241,15 @@ def receive(worker: Worker, config: Config) -> Message:
     return message
 
 
-def attempt(worker: Worker, pool: WorkerPool, job: ModuleJob, request: Request, pending: list[Site],
-            config: Config, outcome: ModuleOutcome, done: Callable[[int], None]) -> list[Site]:
+def attempt(worker: Worker, pool: WorkerPool, job: ModuleJob, sending: tuple[Queue, Request],
+            pending: list[Site], config: Config, outcome: ModuleOutcome,
+            done: Callable[[int], None]) -> list[Site]:
     """Send the request for the pending sites; the sites still to measure when it stopped early."""
     imported = False
     measured = 0
     try:
-        worker.send(request)
-        trace.event(f"module {job.module} sent")
+        queue, request = sending
+        queue.send(worker, job, request)
         message = receive(worker, config)
         if isinstance(message, ImportFailed):
             expect(worker.receive(config.timeout), Ended)
@@ -429,13 +462,14 @@ def measure(sites: Sequence[Site], config: Config, *, progress: bool = False,
                 pool.get()
             with progress_bar(len(sites), progress) as done:
                 done(len(unplaced))
+                queue = Queue([job for job in jobs if cached[job] is None], config, drawn)
                 for job in jobs:
                     hit = cached[job]
                     if hit is not None:
                         items.update(zip(job.sites, hit, strict=True))
                         done(len(job.sites))
                         continue
-                    outcome = run_job(pool, job, config, done, drawn)
+                    outcome = run_job(pool, job, config, done, queue)
                     items.update(outcome.items)
                     files[job.file] = outcome.files
                     _remember(cache, keys[job], job, outcome)

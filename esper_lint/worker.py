@@ -25,13 +25,15 @@ import mmap
 import operator
 import os
 import resource
+import select
 import signal
 import sys
 import threading
 import time
 import traceback
 import typing
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from importlib.machinery import ModuleSpec
 from pathlib import Path
@@ -164,14 +166,14 @@ def child_pids() -> list[int]:
     return found
 
 
-def end_descendants() -> None:
-    """Kill and reap everything user code started, even in sessions of its own.
+def end_descendants(keep: Collection[int] = ()) -> None:
+    """Kill and reap everything user code started, even in sessions of its own, but ``keep``.
 
-    The worker is their subreaper: an orphan comes back here instead of going to
+    This process is their subreaper: an orphan comes back here instead of going to
     init, so killing the children round by round reaches the whole tree.
     """
     for _ in range(MAX_REAP_ROUNDS):
-        children = child_pids()
+        children = [pid for pid in child_pids() if pid not in keep]
         if not children:
             return
         for pid in children:
@@ -578,33 +580,116 @@ def serve(request: Request, channel: Channel) -> None:
     channel.send(Done())
 
 
-def serve_isolated(request: Request, channel: Channel) -> None:
-    """Serve ``request`` in a fresh fork; say ``ended`` once it and all it started are gone."""
+@dataclass
+class Fork:
+    """A module's process, serving one request; its replies wait here until their turn."""
+
+    pid: int
+    fd: int  # the reading end of its private pipe
+    replies: bytearray = field(default_factory=bytearray)
+    open: bool = True
+
+
+def start_fork(request: Request, announcer: Announcer, others: Sequence[Fork]) -> Fork:
+    """Serve ``request`` in a fresh fork that answers on a pipe of its own.
+
+    The fork is the subreaper of what its module starts, and ends it all before it exits; what
+    is orphaned when the fork itself dies comes back to the worker (:func:`reap`).
+    """
+    reader, writer = os.pipe()
     pid = os.fork()
     if pid == 0:
         code = 70  # EX_SOFTWARE: serve() itself failed
         try:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             die_with_parent()
-            serve(request, channel)
+            prctl(PR_SET_CHILD_SUBREAPER, 1)
+            for fd in (reader, *(other.fd for other in others if other.open)):
+                os.close(fd)
+            private = os.fdopen(high_fd(writer), "wb")
+            os.close(writer)  # out of reach of user code writing into low fds
+            announcer.channel = replace(announcer.channel, writer=private, lock=threading.Lock())
+            serve(request, announcer.channel)
             code = 0
         finally:
+            end_descendants()
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    end_descendants()
-    channel.send(Ended(os.waitstatus_to_exitcode(status)))
+    os.close(writer)
+    return Fork(pid, reader)
 
 
-def requests(channel: Channel) -> Iterator[Request]:
-    for line in channel.reader:
-        if line.strip():
-            yield decode_request(line)
+def reap(fork: Fork, live: Sequence[Fork]) -> int:
+    """Wait for ``fork``; end what it left behind (but not the other live forks); its exit code."""
+    _, status = os.waitpid(fork.pid, 0)
+    end_descendants(keep={other.pid for other in live})
+    return os.waitstatus_to_exitcode(status)
+
+
+def relay(live: deque[Fork], channel: Channel) -> None:
+    """Pass on the first fork's whole reply lines; once it is gone, ``ended``, and the next's."""
+    while live:
+        first = live[0]
+        whole = first.replies.rfind(b"\n") + 1
+        if whole:
+            with channel.lock:
+                channel.writer.write(first.replies[:whole])
+                channel.writer.flush()
+            del first.replies[:whole]
+        if first.open:
+            return
+        live.popleft()
+        channel.send(Ended(reap(first, live)))
+
+
+def readable(fds: Sequence[int]) -> list[int]:
+    """Those of ``fds`` with something to read (or at their end); poll(), as the channel's fds
+    sit near the top of the fd range, past what select() takes."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    return [fd for fd, _ in poller.poll()]
+
+
+def serve_all(channel: Channel, announcer: Announcer, forks: int) -> None:
+    """Serve the requests, each in a fork of its own, up to ``forks`` at a time; each module's
+    replies are passed on whole and in the order of the requests."""
+    live: deque[Fork] = deque()
+    pending = bytearray()
+    source = channel.reader.fileno()
+    reading = True
+    while reading or live or b"\n" in pending:
+        while len(live) < forks and b"\n" in pending:
+            line, _, rest = bytes(pending).partition(b"\n")
+            pending = bytearray(rest)
+            if line.strip():
+                request = decode_request(line)
+                if announcer.needed[0] and COMPILER not in sys.modules:
+                    warm_up()
+                live.append(start_fork(request, announcer, live))
+        watched = [fork.fd for fork in live if fork.open]
+        if reading and len(live) < forks:
+            watched.append(source)
+        if not watched:
+            break
+        for fd in readable(watched):
+            chunk = os.read(fd, 1 << 16)
+            if fd == source:
+                pending += chunk
+                reading = bool(chunk)
+                continue
+            fork = next(fork for fork in live if fork.fd == fd)
+            fork.replies += chunk
+            if not chunk:
+                fork.open = False
+                os.close(fd)
+        relay(live, channel)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m esper_lint.worker")
     parser.add_argument("--memory-limit-mb", type=int, default=0)
     parser.add_argument("--token", default="")
+    parser.add_argument("--forks", type=int, default=1, help="modules served at a time")
     return parser.parse_args(argv)
 
 
@@ -625,10 +710,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     channel.send(Ready(version, round(imported, 3)))
     announcer = Announcer(channel)
     sys.meta_path.insert(0, announcer)
-    for request in requests(channel):
-        if announcer.needed[0] and COMPILER not in sys.modules:
-            warm_up()
-        serve_isolated(request, channel)
+    serve_all(channel, announcer, max(1, args.forks))
     return 0
 
 

@@ -51,17 +51,21 @@ class WorkerGone(Exception):
 class Worker:
     """One worker process and the reading end of its protocol pipe."""
 
-    def __init__(self, process: subprocess.Popen[bytes], token: bytes) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], token: bytes, *, ready: bool = True,
+                 forks: int = 1) -> None:
         self.process = process
+        self.forks = forks  # requests it serves at a time
         self.token = token
         self._buffer = bytearray()
+        self.ready = ready  # it said ``ready`` (a spawned worker is not, until wait_until_ready)
         self.startup: Startup | None = None
 
     @classmethod
     def spawn(cls, config: Config) -> Worker:
         """The worker's process, started; it is ready once :meth:`wait_until_ready` returns."""
         token = secrets.token_hex(8)
-        command = [sys.executable, "-P", "-m", "esper_lint.worker",
+        forks = fork_count(config)
+        command = [sys.executable, "-P", "-m", "esper_lint.worker", "--forks", str(forks),
                    "--memory-limit-mb", str(config.memory_limit_mb), "--token", token]
         try:
             process = subprocess.Popen(
@@ -69,8 +73,8 @@ class Worker:
                 cwd=config.root, env=worker_environment(), start_new_session=True)
         except OSError as error:
             raise WorkerUnavailable(f"cannot start {sys.executable}: {error}") from error
-        trace.event("worker started")
-        return cls(process, token.encode())
+        trace.event(f"worker started ({forks} at a time)")
+        return cls(process, token.encode(), ready=False, forks=forks)
 
     def wait_until_ready(self) -> Startup:
         try:
@@ -152,6 +156,18 @@ class Worker:
                     pipe.close()
 
 
+def fork_count(config: Config) -> int:
+    """Modules the worker builds at a time: one per core, while each fork may use the memory
+    limit without the forks together passing the machine's memory."""
+    cores = os.cpu_count() or 1
+    if config.memory_limit_mb <= 0:
+        return cores
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        memory_mb = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // (1 << 20)
+        return max(1, min(cores, memory_mb // config.memory_limit_mb))
+    return 1
+
+
 def worker_environment() -> dict[str, str]:
     here = str(Path(__file__).resolve().parent.parent)  # so any interpreter finds esper_lint
     path = os.environ.get("PYTHONPATH")
@@ -189,12 +205,13 @@ class WorkerPool:
     def get(self) -> Worker:
         if self._worker is None:
             self._worker = Worker.spawn(self.config)
-        if self._worker.startup is None:
+        if not self._worker.ready:
             try:
                 self._worker.startup = self._worker.wait_until_ready()
             except WorkerUnavailable:  # it is ended already
                 self._worker = None
                 raise
+            self._worker.ready = True
             self.startup = self.startup or self._worker.startup
         return self._worker
 
