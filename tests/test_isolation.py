@@ -79,6 +79,39 @@ def test_processes_user_code_starts_in_their_own_session_end_with_the_run(tmp_pa
     assert started and not any(alive(pid) for pid in started)
 
 
+EXITING = '''
+import os
+import torch.nn as nn
+from neighbourpkg.registry import BlueprintRegistry
+
+@BlueprintRegistry.register("before", "cnn", param_estimate=4000)
+def create_before(dim: int) -> nn.Module:
+    return nn.Linear(dim, dim)
+
+@BlueprintRegistry.register("exiting", "cnn", param_estimate=4000)
+def create_exiting(dim: int) -> nn.Module:
+    os._exit(3)
+
+@BlueprintRegistry.register("after", "cnn", param_estimate=4000)
+def create_after(dim: int) -> nn.Module:
+    return nn.Linear(dim, dim)
+'''
+
+
+def test_a_module_whose_process_dies_while_building_costs_one_blueprint(tmp_path: Path) -> None:
+    # its other blueprints are built again in a fresh process, while the modules after it were
+    # already being built alongside: each still gets its own replies
+    project = tmp_path / "neighbours"
+    shutil.copytree(NEIGHBOURS, project)
+    (project / "neighbourpkg" / "a0_exiting.py").write_text(EXITING)
+    findings = lint(project, ".")
+    [exiting] = [f for f in findings if f["blueprint"]["name"] == "exiting" and f["code"] == "ESP913"]
+    assert "exit code 3" in exiting["message"]
+    for name in ("before", "after", "linear"):
+        for dim in (1, 64, 4096):
+            assert evaluate(formula_of(findings, name), {"dim": dim}) == linear_count(dim)
+
+
 HANGING = '''
 import os, subprocess, time
 import torch.nn as nn
