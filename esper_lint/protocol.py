@@ -30,6 +30,9 @@ gives torch's own import, not under the module's timeout.
 The worker imports each module in a process of its own, forked after torch is loaded,
 so one module's import side effects never reach another's measurement; ``ended``
 comes from the worker itself once that process and everything it started are gone.
+The parent may send the next requests before the current one is answered; the worker
+then builds those modules at the same time, but passes each one's replies on whole and
+in the order of the requests.
 When user code kills its process early, ``ended`` arrives in place of the next message.
 
 Every line on the pipe starts with the run's token (:func:`frame`), so a line that
