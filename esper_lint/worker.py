@@ -7,9 +7,10 @@ import side effects (a patched ``nn.Linear``, a filled registry) never reach
 another's measurement, and the cost stays near one torch import.  Up to one fork
 per core (``--forks``) builds at a time; their replies are passed on in request
 order.  Each fork, and the worker above them, is the subreaper of everything user
-code starts, so it can end it all, even processes that left its session.  :mod:`esper_lint.protocol` defines the messages.
-Only the standard library, torch and that module are imported here: the worker
-must start under any interpreter the parent was started with.
+code starts, so it can end it all, even processes that left its session.
+:mod:`esper_lint.protocol` defines the messages.  Only the standard library, torch
+and that module are imported here: the worker must start under any interpreter the
+parent was started with.
 """
 
 from __future__ import annotations
