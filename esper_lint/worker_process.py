@@ -16,7 +16,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,6 +26,7 @@ from esper_lint.protocol import Fatal, Message, ProtocolError, Ready, Request, d
 
 TORCH_ALLOWANCE = 120.0  # seconds for the worker to import torch, apart from the timeout
 GRACE = 2.0  # seconds for the worker to end what user code started before it is killed
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 @dataclass(frozen=True)
@@ -70,10 +71,10 @@ class Worker:
         try:
             process = subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                cwd=config.root, env=worker_environment(), start_new_session=True)
+                cwd=config.root, env=worker_environment(), start_new_session=True,
+                preexec_fn=dying_with_us())
         except OSError as error:
             raise WorkerUnavailable(f"cannot start {sys.executable}: {error}") from error
-        trace.event(f"worker started ({forks} at a time)")
         return cls(process, token.encode(), ready=False, forks=forks)
 
     def wait_until_ready(self) -> Startup:
@@ -168,6 +169,25 @@ def fork_count(config: Config) -> int:
     return 1
 
 
+def dying_with_us() -> Callable[[], None] | None:
+    """What the worker runs before its interpreter starts: ask Linux to kill it when we die.
+
+    The worker asks again itself, but only once its imports are done; until then a signal that
+    ends this process between starting the worker and keeping its handle (Ctrl-C during the
+    static pass) would leave it importing torch with nobody to end it.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded here: the child only makes the call
+
+    def ask() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    return ask
+
+
 def worker_environment() -> dict[str, str]:
     here = str(Path(__file__).resolve().parent.parent)  # so any interpreter finds esper_lint
     path = os.environ.get("PYTHONPATH")
@@ -198,22 +218,27 @@ class WorkerPool:
 
     def prepare(self) -> None:
         """Start the worker without waiting for it: torch imports while this process works on."""
-        if self._worker is None:
-            with contextlib.suppress(WorkerUnavailable):  # get() says so, if it is needed
-                self._worker = Worker.spawn(self.config)
+        with contextlib.suppress(WorkerUnavailable):  # get() says so, if it is needed
+            self._spawned()
 
-    def get(self) -> Worker:
+    def _spawned(self) -> Worker:
         if self._worker is None:
             self._worker = Worker.spawn(self.config)
-        if not self._worker.ready:
+            # once the handle is kept: from here on every way out ends the worker (close())
+            trace.event(f"worker started: pid {self._worker.process.pid}, {self._worker.forks} at a time")
+        return self._worker
+
+    def get(self) -> Worker:
+        worker = self._spawned()
+        if not worker.ready:
             try:
-                self._worker.startup = self._worker.wait_until_ready()
+                worker.startup = worker.wait_until_ready()
             except WorkerUnavailable:  # it is ended already
                 self._worker = None
                 raise
-            self._worker.ready = True
-            self.startup = self.startup or self._worker.startup
-        return self._worker
+            worker.ready = True
+            self.startup = self.startup or worker.startup
+        return worker
 
     def discard(self, *, dying: bool) -> int | None:
         """Kill the current worker; its exit code (negative: the signal that ended it).

@@ -149,3 +149,36 @@ def test_stopping_esper_lint_ends_the_worker_and_everything_user_code_started(
     assert b"Traceback" not in process.stderr.read()  # type: ignore[union-attr]
     time.sleep(0.5)
     assert not any(alive(pid) for pid in started)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_esper_lint_during_the_static_pass_ends_the_worker_it_started_early(
+        tmp_path: Path, signum: int) -> None:
+    package = tmp_path / "manypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "bp.py").write_text('@BlueprintRegistry.register("n", "cnn", param_estimate=1)\n'
+                                   "def make(dim):\n    return dim\n")
+    for i in range(600):  # files that read the estimate: each is parsed, so the static pass lasts
+        (package / f"reader_{i:04}.py").write_text("def size(b):\n    return b.param_estimate\n" * 50)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "esper_lint", "--no-cache", "."], cwd=tmp_path,
+        env={**os.environ, "ESPER_LINT_TRACE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True, start_new_session=True)
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "worker started: pid " in line:
+            worker = int(line.split("worker started: pid ")[1].split(",")[0])
+            break
+    else:
+        raise AssertionError("no worker was started")
+    process.send_signal(signum)
+    process.wait(timeout=60)
+    rest = process.stderr.read()
+    assert process.returncode != 0 and "Traceback" not in rest, rest
+    assert "static pass ended" not in rest  # it was stopped inside the static pass
+    deadline = time.monotonic() + 10
+    while alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(worker)
+

@@ -48,7 +48,7 @@ def traced(folder: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], 
 def test_torch_imports_while_the_static_pass_runs() -> None:
     done, events = traced(FIXTURES / "lowrank", "--no-cache", ".")
     assert done.returncode == 1 and '"confirmed": true' in done.stdout, done.stderr
-    started = next(i for i, e in enumerate(events) if e.startswith("worker started"))
+    started = next(i for i, e in enumerate(events) if e.startswith("worker started:"))
     assert events.index("static pass started") < started \
         < events.index("static pass ended") < events.index("module lowrank.blueprints.a_plain sent")
     assert events[-1] == "worker ended"
@@ -57,7 +57,7 @@ def test_torch_imports_while_the_static_pass_runs() -> None:
 def test_a_worker_started_early_for_nothing_is_ended() -> None:
     done, events = traced(FIXTURES / "screen", "--no-cache", ".")  # files read the estimate, none registers
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
-    assert any(e.startswith("worker started") for e in events) and events[-1] == "worker ended"
+    assert any(e.startswith("worker started:") for e in events) and events[-1] == "worker ended"
 
 
 @pytest.mark.slow
@@ -94,7 +94,7 @@ def test_a_warm_rerun_imports_neither_torch_nor_libcst(tmp_path: Path) -> None:
     assert again.stdout == first.stdout
     assert not {"torch", "libcst", "importlib.metadata"} & imported  # torch's version: its folder's name
     _, events = traced(demo, ".")
-    assert "static pass ended" in events and not any(e.startswith("worker started") for e in events)
+    assert "static pass ended" in events and not any(e.startswith("worker started:") for e in events)
 
     (demo / "tools.py").write_text("print('unrelated')\n")
     again, imported = lint(demo, ".")
