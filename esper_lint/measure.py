@@ -16,7 +16,6 @@ import math
 import random
 import signal
 import sys
-import threading
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,7 +23,7 @@ from types import MappingProxyType
 
 import click
 
-from esper_lint import formula, record
+from esper_lint import formula, record, trace
 from esper_lint.cache import Cache, make_key
 from esper_lint.config import Config
 from esper_lint.model import Failure, Formula, Measurement, Site
@@ -39,11 +38,14 @@ from esper_lint.protocol import (
     Message,
     ProtocolError,
     Request,
+    Warmed,
+    Warming,
     decode,
     encode,
     expect,
 )
 from esper_lint.worker_process import (
+    TORCH_ALLOWANCE,
     Startup,
     Worker,
     WorkerGone,
@@ -51,6 +53,7 @@ from esper_lint.worker_process import (
     WorkerTimeout,
     WorkerUnavailable,
     describe_exit,
+    started,
 )
 
 # beyond 1..256: a spread to 65,536, and the common model widths a reference width is inferred at
@@ -171,9 +174,38 @@ class ModuleOutcome:
     files: tuple[Path, ...] = ()
 
 
+@dataclass
+class Queue:
+    """The modules to measure, in order.  While one module's replies are read, the requests of
+    the next ones are sent already (as many as the worker serves at a time), so that they are
+    built in parallel forks; the worker passes each module's replies on in request order."""
+
+    jobs: Sequence[ModuleJob]
+    config: Config
+    drawn: Sequence[int] = ()
+    sent: dict[ModuleJob, Worker] = field(default_factory=dict)  # ahead of their turn
+
+    def send(self, worker: Worker, job: ModuleJob, request: Request) -> None:
+        if self.sent.pop(job, None) is not worker:
+            worker.send(request)
+            trace.event(f"module {job.module} sent")
+        following = self.jobs[self.jobs.index(job) + 1:][:worker.forks - 1]
+        for later in following:
+            if self.sent.get(later) is not worker:
+                worker.send(request_for(later, later.sites, self.config, self.drawn))
+                trace.event(f"module {later.module} sent")
+                self.sent[later] = worker
+
+    def out_of_turn(self, worker: Worker, job: ModuleJob) -> bool:
+        """Would ``job``'s request reach ``worker`` after others' (a retry, for the rest of its
+        sites)?  Their replies would come first."""
+        return self.sent.get(job) is not worker and worker in self.sent.values()
+
+
 def run_job(pool: WorkerPool, job: ModuleJob, config: Config, done: Callable[[int], None],
-            drawn: Sequence[int] = ()) -> ModuleOutcome:
+            queue: Queue | None = None) -> ModuleOutcome:
     """Measure a module's sites; after a hang or crash, go on in a new worker with the rest."""
+    queue = queue or Queue((job,), config)
     outcome = ModuleOutcome()
     pending = list(job.sites)
     while pending:
@@ -183,8 +215,11 @@ def run_job(pool: WorkerPool, job: ModuleJob, config: Config, done: Callable[[in
             failure = Failure("ESP913", "the worker could not be restarted", str(error))
             fail_all(pending, failure, outcome, done)
             return outcome
-        request = request_for(job, pending, config, drawn)
-        pending = attempt(worker, pool, job, request, pending, config, outcome, done)
+        if queue.out_of_turn(worker, job):
+            pool.discard(dying=False)  # rare: a module's process died with sites left to build
+            continue
+        request = request_for(job, pending, config, queue.drawn)
+        pending = attempt(worker, pool, job, (queue, request), pending, config, outcome, done)
     return outcome
 
 
@@ -196,19 +231,25 @@ class ModuleEnded(Exception):
 
 
 def receive(worker: Worker, config: Config) -> Message:
+    """The module's next message; torch's compiler stack loads under torch's allowance."""
     message = worker.receive(config.timeout)
+    while isinstance(message, Warming | Warmed):
+        trace.event(f"torch compiler {message.event}")
+        message = worker.receive(TORCH_ALLOWANCE if isinstance(message, Warming) else config.timeout)
     if isinstance(message, Ended):
         raise ModuleEnded(message.code)
     return message
 
 
-def attempt(worker: Worker, pool: WorkerPool, job: ModuleJob, request: Request, pending: list[Site],
-            config: Config, outcome: ModuleOutcome, done: Callable[[int], None]) -> list[Site]:
+def attempt(worker: Worker, pool: WorkerPool, job: ModuleJob, sending: tuple[Queue, Request],
+            pending: list[Site], config: Config, outcome: ModuleOutcome,
+            done: Callable[[int], None]) -> list[Site]:
     """Send the request for the pending sites; the sites still to measure when it stopped early."""
     imported = False
     measured = 0
     try:
-        worker.send(request)
+        queue, request = sending
+        queue.send(worker, job, request)
         message = receive(worker, config)
         if isinstance(message, ImportFailed):
             expect(worker.receive(config.timeout), Ended)
@@ -222,6 +263,7 @@ def attempt(worker: Worker, pool: WorkerPool, job: ModuleJob, request: Request, 
             done(1)
         expect(receive(worker, config), Done)
         expect(worker.receive(config.timeout), Ended)
+        trace.event(f"module {job.module} ended")
         return []
     except ModuleEnded as ended:
         failure = death_failure(job, ended.code, config, imported)
@@ -394,11 +436,14 @@ def progress_bar(total: int, enabled: bool) -> Iterator[Callable[[int], None]]:
         yield bar.update
 
 
-def measure(sites: Sequence[Site], config: Config, *, progress: bool = False) -> DynamicResult:
+def measure(sites: Sequence[Site], config: Config, *, progress: bool = False,
+            pool: WorkerPool | None = None) -> DynamicResult:
     """Build every site's factory in the worker; one warning and nothing else without torch.
 
     Modules whose results are in the cache, with every file their import loaded unchanged,
     are not measured again: a rerun with nothing changed starts no worker and no torch.
+    ``pool``: one the caller started early (see :func:`esper_lint.worker_process.started`);
+    its worker is ended here either way, used or not.
     """
     if not sites:
         return DynamicResult()
@@ -410,20 +455,21 @@ def measure(sites: Sequence[Site], config: Config, *, progress: bool = False) ->
     keys = {job: make_key(encode(request_for(job, job.sites, config))) for job in jobs}
     drawn = draw_widths(config)
     cached = {job: _recall(cache, keys[job]) for job in jobs}
-    with unwinding_on_sigterm():
-        pool = WorkerPool(config)
+    with contextlib.ExitStack() as stack:
+        pool = pool or stack.enter_context(started(config))
         try:
             if any(hit is None for hit in cached.values()):
                 pool.get()
             with progress_bar(len(sites), progress) as done:
                 done(len(unplaced))
+                queue = Queue([job for job in jobs if cached[job] is None], config, drawn)
                 for job in jobs:
                     hit = cached[job]
                     if hit is not None:
                         items.update(zip(job.sites, hit, strict=True))
                         done(len(job.sites))
                         continue
-                    outcome = run_job(pool, job, config, done, drawn)
+                    outcome = run_job(pool, job, config, done, queue)
                     items.update(outcome.items)
                     files[job.file] = outcome.files
                     _remember(cache, keys[job], job, outcome)
@@ -439,26 +485,6 @@ def measure(sites: Sequence[Site], config: Config, *, progress: bool = False) ->
         loaded_files=MappingProxyType(files),
         startup=pool.startup,
     )
-
-
-class Terminated(SystemExit):
-    """SIGTERM arrived: unwind, so that the worker and all user code started are ended."""
-
-
-@contextlib.contextmanager
-def unwinding_on_sigterm() -> Iterator[None]:
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def unwind(signum: int, frame: object) -> None:
-        raise Terminated(128 + signum)
-
-    previous = signal.signal(signal.SIGTERM, unwind)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
 
 
 def _recall(cache: Cache, key: str) -> list[ItemResult] | None:

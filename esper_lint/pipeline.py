@@ -7,11 +7,13 @@ stages and call them directly.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from esper_lint import registries
+from esper_lint import registries, trace
 from esper_lint.check import check
 from esper_lint.config import Config, ConfigFor, per_file
 from esper_lint.discover import Discovery, SourceFile, discover
@@ -19,6 +21,9 @@ from esper_lint.model import Finding, Measurement, Site, Use
 from esper_lint.registries import Registry
 from esper_lint.scan import Parsed, ScanResult, parse_file, scan
 from esper_lint.stdin import Buffer
+
+if TYPE_CHECKING:
+    from esper_lint.worker_process import WorkerPool
 
 
 @dataclass(frozen=True)
@@ -71,28 +76,60 @@ def _grouped(paths: Sequence[str], config_for: ConfigFor, cwd: Path | None) -> d
 def _lint_one(found: Discovery, config: Config, *, dynamic: bool, progress: bool, cwd: Path | None,
               reuse: Mapping[Site, Measurement], buffer: Buffer | None,
               walked: Sequence[str]) -> Run:
-    scanned = scan(found.files, config, given={buffer.path: buffer.data} if buffer else None)
-    context, uses = _context(scanned, found, config, walked, cwd)
-    every = (*scanned.sites, *context)
-    measurements: Mapping[Site, Measurement] = {}
-    warnings: tuple[str, ...] = found.skipped
-    # a buffer --fix changed keeps the measurements of the buffer it came from
-    unsaved = buffer.unsaved() if buffer is not None and dynamic and scanned.sites and not reuse else None
-    if unsaved:
-        warnings, dynamic = (*warnings, unsaved), False
-    if dynamic and scanned.sites:
-        measurements = reused(every, reuse)
-        if len(measurements) < len(every):
-            from esper_lint.measure import measure  # the dynamic pass, only when asked for
-
-            todo = [site for site in every if site not in measurements]
-            result = measure(todo, config, progress=progress)
-            measurements, warnings = {**measurements, **result.measurements}, (*warnings, *result.warnings)
+    with contextlib.ExitStack() as stack:
+        early = _Early(config, stack) if dynamic and buffer is None and not reuse else None
+        trace.event("static pass started")
+        scanned = scan(found.files, config, given={buffer.path: buffer.data} if buffer else None,
+                       on_parse=early.start if early else None)
+        context, uses = _context(scanned, found, config, walked, cwd)
+        trace.event("static pass ended")
+        every = (*scanned.sites, *context)
+        measurements: Mapping[Site, Measurement] = {}
+        warnings: tuple[str, ...] = found.skipped
+        # a buffer --fix changed keeps the measurements of the buffer it came from
+        unsaved = buffer.unsaved() if buffer is not None and dynamic and scanned.sites and not reuse else None
+        if unsaved:
+            warnings, dynamic = (*warnings, unsaved), False
+        if dynamic and scanned.sites:
+            measurements, more = _measure(every, config, progress, reuse, early.pool if early else None)
+            warnings = (*warnings, *more)
     views = registries.build(every, measurements, config, scanned.sites, (*scanned.uses, *uses))
     findings = check(scanned.sites, measurements, config, views, scanned.callable_registers,
                      [*found.diagnostics, *scanned.diagnostics])
     notes = registries.notes(views, config, measured=bool(measurements))
     return Run(tuple(findings), scanned, measurements, views, warnings, notes)
+
+
+def _measure(sites: Sequence[Site], config: Config, progress: bool, reuse: Mapping[Site, Measurement],
+             pool: WorkerPool | None) -> tuple[Mapping[Site, Measurement], tuple[str, ...]]:
+    """An earlier run's measurements where they still hold, the dynamic pass's for the rest."""
+    measurements = reused(sites, reuse)
+    if len(measurements) == len(sites):
+        return measurements, ()
+    from esper_lint.measure import measure  # the dynamic pass, only when asked for
+
+    todo = [site for site in sites if site not in measurements]
+    result = measure(todo, config, progress=progress, pool=pool)
+    return {**measurements, **result.measurements}, result.warnings
+
+
+@dataclass
+class _Early:
+    """The dynamic pass's worker, started as soon as the static pass has a file to parse, so
+    that torch imports on another core meanwhile; ended with ``stack`` if it was not needed.
+    A run the static cache answers whole starts nothing here (nor, with the dynamic cache
+    answering too, in the dynamic pass)."""
+
+    config: Config
+    stack: contextlib.ExitStack[bool | None]
+    pool: WorkerPool | None = None
+
+    def start(self) -> None:
+        from esper_lint.worker_process import started
+
+        if self.pool is None:
+            self.pool = self.stack.enter_context(started(self.config))
+            self.pool.prepare()
 
 
 def _merged(runs: Sequence[Run]) -> Run:

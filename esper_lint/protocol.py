@@ -5,7 +5,7 @@ The parent starts one worker and keeps it while it behaves.  The worker loads to
 once, says so, then answers requests on its private pipe, one module per request.
 Every value is one JSON line; a message names itself in ``event``::
 
-    <- {"event": "ready", "torch": "2.13.0", "import_seconds": 1.2, "warm_up_seconds": 1.1}
+    <- {"event": "ready", "torch": "2.13.0", "import_seconds": 1.2}
        or {"event": "fatal", "error": "torch cannot be imported: ..."}
     -> {"module": "pkg.mod", "paths": [...], "project_roots": [...], "widths": [...],
         "grid": [...], "grid_widths": [...], "count": "all", "budget": 5.0,
@@ -21,9 +21,18 @@ Every value is one JSON line; a message names itself in ``event``::
     <- {"event": "done"}
     <- {"event": "ended", "code": 0}          the module's process exited (negative: a signal)
 
+Torch imports its compiler stack (``torch._dynamo``, ~1 s, as long as torch itself) only at
+the first arithmetic on meta tensors, which most blueprints never do.  Whichever process
+imports it first says so: ``{"event": "warming"}`` before and ``{"event": "warmed"}`` after,
+anywhere among a request's replies; the parent waits for ``warmed`` under the allowance it
+gives torch's own import, not under the module's timeout.
+
 The worker imports each module in a process of its own, forked after torch is loaded,
 so one module's import side effects never reach another's measurement; ``ended``
 comes from the worker itself once that process and everything it started are gone.
+The parent may send the next requests before the current one is answered; the worker
+then builds those modules at the same time, but passes each one's replies on whole and
+in the order of the requests.
 When user code kills its process early, ``ended`` arrives in place of the next message.
 
 Every line on the pipe starts with the run's token (:func:`frame`), so a line that
@@ -94,7 +103,6 @@ class Ready:
     event: ClassVar[str] = "ready"
     torch: str  # its version
     import_seconds: float
-    warm_up_seconds: float
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,18 @@ class Done:
 
 
 @dataclass(frozen=True)
+class Warming:
+    """Torch's compiler stack is being imported: torch's time, not the module's."""
+
+    event: ClassVar[str] = "warming"
+
+
+@dataclass(frozen=True)
+class Warmed:
+    event: ClassVar[str] = "warmed"
+
+
+@dataclass(frozen=True)
 class Ended:
     """The module's process is gone, and so is everything it started."""
 
@@ -149,9 +169,10 @@ class Ended:
     code: int  # its exit code; negative: the signal that ended it
 
 
-Message = Ready | Fatal | Imported | ImportFailed | ItemResult | Done | Ended
+Message = Ready | Fatal | Imported | ImportFailed | ItemResult | Done | Warming | Warmed | Ended
 EVENTS: dict[str, type[Message]] = {
-    kind.event: kind for kind in (Ready, Fatal, Imported, ImportFailed, ItemResult, Done, Ended)
+    kind.event: kind for kind in (Ready, Fatal, Imported, ImportFailed, ItemResult, Done, Warming, Warmed,
+                                  Ended)
 }
 M = TypeVar("M", bound=Message)
 T = TypeVar("T")

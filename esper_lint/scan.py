@@ -17,7 +17,7 @@ from __future__ import annotations
 import ast
 import hashlib
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -60,8 +60,10 @@ def needles(config: Config) -> tuple[bytes, ...]:
 
 
 def scan(files: Sequence[SourceFile], config: Config, jobs: int | None = None,
-         given: Mapping[Path, bytes] | None = None) -> ScanResult:
-    """``given``: files' bytes already read (standard input), in place of what is on disk."""
+         given: Mapping[Path, bytes] | None = None,
+         on_parse: Callable[[], None] | None = None) -> ScanResult:
+    """``given``: files' bytes already read (standard input), in place of what is on disk;
+    ``on_parse``: called before parsing, when some candidate file's result is not cached."""
     wanted = needles(config)
     problems: list[Finding] = []
     candidates: list[tuple[SourceFile, bytes]] = []
@@ -78,6 +80,8 @@ def scan(files: Sequence[SourceFile], config: Config, jobs: int | None = None,
     keys = {file: _key(file, data, config) for file, data in candidates}
     results = {file: _recalled(cache.read(keys[file]), data) for file, data in candidates}
     todo = [(file, data) for file, data in candidates if results[file] is None]
+    if todo and on_parse is not None:
+        on_parse()
     for (file, _), result in zip(todo, _parse_all(todo, config, jobs), strict=True):
         results[file] = result
         if cache.folder is not None:

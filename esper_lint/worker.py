@@ -4,11 +4,13 @@ The parent (:mod:`esper_lint.measure`) starts one worker and keeps it while it
 behaves.  The worker loads torch once, then answers requests on the protocol
 channel, one module per request, each in a process forked for it: one module's
 import side effects (a patched ``nn.Linear``, a filled registry) never reach
-another's measurement, and the cost stays near one torch import.  The worker is
-the subreaper of everything user code starts, so it can end it all, even
-processes that left its session.  :mod:`esper_lint.protocol` defines the messages.
-Only the standard library, torch and that module are imported here: the worker
-must start under any interpreter the parent was started with.
+another's measurement, and the cost stays near one torch import.  Up to one fork
+per core (``--forks``) builds at a time; their replies are passed on in request
+order.  Each fork, and the worker above them, is the subreaper of everything user
+code starts, so it can end it all, even processes that left its session.
+:mod:`esper_lint.protocol` defines the messages.  Only the standard library, torch
+and that module are imported here: the worker must start under any interpreter the
+parent was started with.
 """
 
 from __future__ import annotations
@@ -18,17 +20,24 @@ import contextlib
 import ctypes
 import fcntl
 import importlib
+import importlib.abc
+import importlib.util
 import inspect
+import mmap
 import operator
 import os
 import resource
+import select
 import signal
 import sys
+import threading
 import time
 import traceback
 import typing
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections import deque
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from importlib.machinery import ModuleSpec
 from pathlib import Path
 from types import ModuleType
 from typing import Any, BinaryIO
@@ -45,6 +54,8 @@ from esper_lint.protocol import (
     Ready,
     Request,
     Sample,
+    Warmed,
+    Warming,
     accepts_callable,
     decode_request,
     encode,
@@ -55,6 +66,7 @@ DOMAIN_ERRORS = (ValueError, AssertionError)  # how factories and torch modules 
 MAX_DETAIL = 300  # characters of an error's last line worth sending
 PR_SET_PDEATHSIG, PR_SET_CHILD_SUBREAPER = 1, 36  # prctl(2)
 MAX_REAP_ROUNDS = 64  # of killing what user code left behind; a fork bomb cannot keep us busy
+COMPILER = "torch._dynamo"  # imported by torch at the first arithmetic on meta tensors
 
 
 @dataclass(frozen=True)
@@ -64,10 +76,13 @@ class Channel:
     reader: BinaryIO
     writer: BinaryIO
     token: bytes
+    # a thread of user code may import torch's compiler stack while the main thread sends
+    lock: threading.Lock = field(default_factory=threading.Lock)
 
     def send(self, message: Message) -> None:
-        self.writer.write(frame(self.token, encode(message)))
-        self.writer.flush()
+        with self.lock:
+            self.writer.write(frame(self.token, encode(message)))
+            self.writer.flush()
 
 
 class FetchError(Exception):
@@ -153,14 +168,14 @@ def child_pids() -> list[int]:
     return found
 
 
-def end_descendants() -> None:
-    """Kill and reap everything user code started, even in sessions of its own.
+def end_descendants(keep: Collection[int] = ()) -> None:
+    """Kill and reap everything user code started, even in sessions of its own, but ``keep``.
 
-    The worker is their subreaper: an orphan comes back here instead of going to
+    This process is their subreaper: an orphan comes back here instead of going to
     init, so killing the children round by round reaches the whole tree.
     """
     for _ in range(MAX_REAP_ROUNDS):
-        children = child_pids()
+        children = [pid for pid in child_pids() if pid not in keep]
         if not children:
             return
         for pid in children:
@@ -177,20 +192,65 @@ def stop(signum: int, frame: object) -> None:
     os._exit(128 + signum)
 
 
-def load_torch() -> tuple[str, float, float]:
-    """Import torch once; its version, the import's seconds and the warm-up's seconds."""
+def load_torch() -> tuple[str, float]:
+    """Import torch once; its version and the import's seconds."""
     started = time.perf_counter()
     import torch
 
     # Sampling builds tiny modules; extra intra-op threads only add memory and contention.
     torch.set_num_threads(1)
-    imported = time.perf_counter()
-    # The first arithmetic on meta tensors (``torch.randn(d, r) / r`` in an __init__)
-    # lazily imports torch's Python reference kernels, over a second.  Pay it here,
-    # inside the torch allowance, not inside the first module's timeout.
-    with torch.device("meta"):
+    return torch.__version__, time.perf_counter() - started
+
+
+class Announcer(importlib.abc.MetaPathFinder):
+    """Says ``warming`` and ``warmed`` around the import of torch's compiler stack.
+
+    The first arithmetic on meta tensors (``torch.randn(d, r) / r`` in an ``__init__``)
+    lazily imports ``torch._dynamo``: about as long as torch's own import, which most
+    blueprint modules never pay.  So it is not paid up front but by the process that needs
+    it, under the parent's torch allowance rather than the module's timeout.  ``needed`` is
+    shared with the forks: once one module needed it, the worker loads it before the next
+    fork, and the later forks inherit it.
+    """
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+        self.needed = mmap.mmap(-1, 1)
+
+    def find_spec(self, name: str, path: Sequence[str] | None,
+                  target: ModuleType | None = None) -> ModuleSpec | None:
+        if name != COMPILER:
+            return None
+        sys.meta_path.remove(self)  # once per process; the other finders find it
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = Announced(spec.loader, self)
+        return spec
+
+
+@dataclass(frozen=True)
+class Announced(importlib.abc.Loader):
+    loader: importlib.abc.Loader
+    announcer: Announcer
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        self.announcer.needed[0] = 1
+        self.announcer.channel.send(Warming())
+        try:
+            self.loader.exec_module(module)
+        finally:
+            self.announcer.channel.send(Warmed())
+
+
+def warm_up() -> None:
+    """Import torch's compiler stack the way blueprints do: by arithmetic on the meta device."""
+    import torch
+
+    with contextlib.suppress(Exception), torch.device("meta"):  # a fork that needs it retries
         (torch.ones(2, 2) / 2 + 1).sum()
-    return torch.__version__, imported - started, time.perf_counter() - imported
 
 
 # --- small helpers ---------------------------------------------------------------------------
@@ -522,33 +582,116 @@ def serve(request: Request, channel: Channel) -> None:
     channel.send(Done())
 
 
-def serve_isolated(request: Request, channel: Channel) -> None:
-    """Serve ``request`` in a fresh fork; say ``ended`` once it and all it started are gone."""
+@dataclass
+class Fork:
+    """A module's process, serving one request; its replies wait here until their turn."""
+
+    pid: int
+    fd: int  # the reading end of its private pipe
+    replies: bytearray = field(default_factory=bytearray)
+    open: bool = True
+
+
+def start_fork(request: Request, announcer: Announcer, others: Sequence[Fork]) -> Fork:
+    """Serve ``request`` in a fresh fork that answers on a pipe of its own.
+
+    The fork is the subreaper of what its module starts, and ends it all before it exits; what
+    is orphaned when the fork itself dies comes back to the worker (:func:`reap`).
+    """
+    reader, writer = os.pipe()
     pid = os.fork()
     if pid == 0:
         code = 70  # EX_SOFTWARE: serve() itself failed
         try:
             signal.signal(signal.SIGTERM, signal.SIG_DFL)
             die_with_parent()
-            serve(request, channel)
+            prctl(PR_SET_CHILD_SUBREAPER, 1)
+            for fd in (reader, *(other.fd for other in others if other.open)):
+                os.close(fd)
+            private = os.fdopen(high_fd(writer), "wb")
+            os.close(writer)  # out of reach of user code writing into low fds
+            announcer.channel = replace(announcer.channel, writer=private, lock=threading.Lock())
+            serve(request, announcer.channel)
             code = 0
         finally:
+            end_descendants()
             os._exit(code)
-    _, status = os.waitpid(pid, 0)
-    end_descendants()
-    channel.send(Ended(os.waitstatus_to_exitcode(status)))
+    os.close(writer)
+    return Fork(pid, reader)
 
 
-def requests(channel: Channel) -> Iterator[Request]:
-    for line in channel.reader:
-        if line.strip():
-            yield decode_request(line)
+def reap(fork: Fork, live: Sequence[Fork]) -> int:
+    """Wait for ``fork``; end what it left behind (but not the other live forks); its exit code."""
+    _, status = os.waitpid(fork.pid, 0)
+    end_descendants(keep={other.pid for other in live})
+    return os.waitstatus_to_exitcode(status)
+
+
+def relay(live: deque[Fork], channel: Channel) -> None:
+    """Pass on the first fork's whole reply lines; once it is gone, ``ended``, and the next's."""
+    while live:
+        first = live[0]
+        whole = first.replies.rfind(b"\n") + 1
+        if whole:
+            with channel.lock:
+                channel.writer.write(first.replies[:whole])
+                channel.writer.flush()
+            del first.replies[:whole]
+        if first.open:
+            return
+        live.popleft()
+        channel.send(Ended(reap(first, live)))
+
+
+def readable(fds: Sequence[int]) -> list[int]:
+    """Those of ``fds`` with something to read (or at their end); poll(), as the channel's fds
+    sit near the top of the fd range, past what select() takes."""
+    poller = select.poll()
+    for fd in fds:
+        poller.register(fd, select.POLLIN)
+    return [fd for fd, _ in poller.poll()]
+
+
+def serve_all(channel: Channel, announcer: Announcer, forks: int) -> None:
+    """Serve the requests, each in a fork of its own, up to ``forks`` at a time; each module's
+    replies are passed on whole and in the order of the requests."""
+    live: deque[Fork] = deque()
+    pending = bytearray()
+    source = channel.reader.fileno()
+    reading = True
+    while reading or live or b"\n" in pending:
+        while len(live) < forks and b"\n" in pending:
+            line, _, rest = bytes(pending).partition(b"\n")
+            pending = bytearray(rest)
+            if line.strip():
+                request = decode_request(line)
+                if announcer.needed[0] and COMPILER not in sys.modules:
+                    warm_up()
+                live.append(start_fork(request, announcer, live))
+        watched = [fork.fd for fork in live if fork.open]
+        if reading and len(live) < forks:
+            watched.append(source)
+        if not watched:
+            break
+        for fd in readable(watched):
+            chunk = os.read(fd, 1 << 16)
+            if fd == source:
+                pending += chunk
+                reading = bool(chunk)
+                continue
+            fork = next(fork for fork in live if fork.fd == fd)
+            fork.replies += chunk
+            if not chunk:
+                fork.open = False
+                os.close(fd)
+        relay(live, channel)
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m esper_lint.worker")
     parser.add_argument("--memory-limit-mb", type=int, default=0)
     parser.add_argument("--token", default="")
+    parser.add_argument("--forks", type=int, default=1, help="modules served at a time")
     return parser.parse_args(argv)
 
 
@@ -561,14 +704,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     prctl(PR_SET_CHILD_SUBREAPER, 1)
     limit_memory(args.memory_limit_mb)
     try:
-        version, imported, warmed = load_torch()
+        version, imported = load_torch()
     except BaseException as error:
         limit = f" under memory-limit-mb = {args.memory_limit_mb}" if args.memory_limit_mb > 0 else ""
         channel.send(Fatal(f"torch cannot be imported{limit}: {last_line(error)}"))
         return 1
-    channel.send(Ready(version, round(imported, 3), round(warmed, 3)))
-    for request in requests(channel):
-        serve_isolated(request, channel)
+    channel.send(Ready(version, round(imported, 3)))
+    announcer = Announcer(channel)
+    sys.meta_path.insert(0, announcer)
+    serve_all(channel, announcer, max(1, args.forks))
     return 0
 
 

@@ -14,15 +14,19 @@ import select
 import signal
 import subprocess
 import sys
+import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from esper_lint import trace
 from esper_lint.config import Config
 from esper_lint.protocol import Fatal, Message, ProtocolError, Ready, Request, decode, encode, unframe
 
 TORCH_ALLOWANCE = 120.0  # seconds for the worker to import torch, apart from the timeout
 GRACE = 2.0  # seconds for the worker to end what user code started before it is killed
+PR_SET_PDEATHSIG = 1  # prctl(2)
 
 
 @dataclass(frozen=True)
@@ -31,7 +35,6 @@ class Startup:
 
     torch_version: str
     import_seconds: float  # ``import torch``
-    warm_up_seconds: float  # first arithmetic on the meta device
 
 
 class WorkerUnavailable(Exception):
@@ -49,26 +52,30 @@ class WorkerGone(Exception):
 class Worker:
     """One worker process and the reading end of its protocol pipe."""
 
-    def __init__(self, process: subprocess.Popen[bytes], token: bytes) -> None:
+    def __init__(self, process: subprocess.Popen[bytes], token: bytes, *, ready: bool = True,
+                 forks: int = 1) -> None:
         self.process = process
+        self.forks = forks  # requests it serves at a time
         self.token = token
         self._buffer = bytearray()
+        self.ready = ready  # it said ``ready`` (a spawned worker is not, until wait_until_ready)
         self.startup: Startup | None = None
 
     @classmethod
-    def start(cls, config: Config) -> Worker:
+    def spawn(cls, config: Config) -> Worker:
+        """The worker's process, started; it is ready once :meth:`wait_until_ready` returns."""
         token = secrets.token_hex(8)
-        command = [sys.executable, "-P", "-m", "esper_lint.worker",
+        forks = fork_count(config)
+        command = [sys.executable, "-P", "-m", "esper_lint.worker", "--forks", str(forks),
                    "--memory-limit-mb", str(config.memory_limit_mb), "--token", token]
         try:
             process = subprocess.Popen(
                 command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                cwd=config.root, env=worker_environment(), start_new_session=True)
+                cwd=config.root, env=worker_environment(), start_new_session=True,
+                preexec_fn=dying_with_us())
         except OSError as error:
             raise WorkerUnavailable(f"cannot start {sys.executable}: {error}") from error
-        worker = cls(process, token.encode())
-        worker.startup = worker.wait_until_ready()
-        return worker
+        return cls(process, token.encode(), ready=False, forks=forks)
 
     def wait_until_ready(self) -> Startup:
         try:
@@ -85,7 +92,8 @@ class Worker:
             self.kill()
             raise WorkerUnavailable(message.error if isinstance(message, Fatal)
                                     else "the worker did not start")
-        return Startup(message.torch, message.import_seconds, message.warm_up_seconds)
+        trace.event("worker ready")
+        return Startup(message.torch, message.import_seconds)
 
     def startup_error(self) -> str:
         """Why the worker died before it was ready (its stderr holds Python's own error)."""
@@ -142,10 +150,42 @@ class Worker:
         with contextlib.suppress(ProcessLookupError, PermissionError):
             os.killpg(self.process.pid, signal.SIGKILL)
         self.process.wait()
+        trace.event("worker ended")
         for pipe in (self.process.stdin, self.process.stdout, self.process.stderr):
             if pipe is not None:
                 with contextlib.suppress(OSError):
                     pipe.close()
+
+
+def fork_count(config: Config) -> int:
+    """Modules the worker builds at a time: one per core, while each fork may use the memory
+    limit without the forks together passing the machine's memory."""
+    cores = os.cpu_count() or 1
+    if config.memory_limit_mb <= 0:
+        return cores
+    with contextlib.suppress(ValueError, OSError, AttributeError):
+        memory_mb = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE") // (1 << 20)
+        return max(1, min(cores, memory_mb // config.memory_limit_mb))
+    return 1
+
+
+def dying_with_us() -> Callable[[], None] | None:
+    """What the worker runs before its interpreter starts: ask Linux to kill it when we die.
+
+    The worker asks again itself, but only once its imports are done; until then a signal that
+    ends this process between starting the worker and keeping its handle (Ctrl-C during the
+    static pass) would leave it importing torch with nobody to end it.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)  # loaded here: the child only makes the call
+
+    def ask() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+    return ask
 
 
 def worker_environment() -> dict[str, str]:
@@ -176,11 +216,29 @@ class WorkerPool:
         self._worker: Worker | None = None
         self.startup: Startup | None = None
 
-    def get(self) -> Worker:
+    def prepare(self) -> None:
+        """Start the worker without waiting for it: torch imports while this process works on."""
+        with contextlib.suppress(WorkerUnavailable):  # get() says so, if it is needed
+            self._spawned()
+
+    def _spawned(self) -> Worker:
         if self._worker is None:
-            self._worker = Worker.start(self.config)
-            self.startup = self.startup or self._worker.startup
+            self._worker = Worker.spawn(self.config)
+            # once the handle is kept: from here on every way out ends the worker (close())
+            trace.event(f"worker started: pid {self._worker.process.pid}, {self._worker.forks} at a time")
         return self._worker
+
+    def get(self) -> Worker:
+        worker = self._spawned()
+        if not worker.ready:
+            try:
+                worker.startup = worker.wait_until_ready()
+            except WorkerUnavailable:  # it is ended already
+                self._worker = None
+                raise
+            worker.ready = True
+            self.startup = self.startup or worker.startup
+        return worker
 
     def discard(self, *, dying: bool) -> int | None:
         """Kill the current worker; its exit code (negative: the signal that ended it).
@@ -201,3 +259,34 @@ class WorkerPool:
         if self._worker is not None:
             self._worker.kill()
             self._worker = None
+
+
+@contextlib.contextmanager
+def started(config: Config) -> Iterator[WorkerPool]:
+    """A pool whose worker is ended on every way out: an error, Ctrl-C, SIGTERM."""
+    with unwinding_on_sigterm():
+        pool = WorkerPool(config)
+        try:
+            yield pool
+        finally:
+            pool.close()
+
+
+class Terminated(SystemExit):
+    """SIGTERM arrived: unwind, so that the worker and all user code started are ended."""
+
+
+@contextlib.contextmanager
+def unwinding_on_sigterm() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def unwind(signum: int, frame: object) -> None:
+        raise Terminated(128 + signum)
+
+    previous = signal.signal(signal.SIGTERM, unwind)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

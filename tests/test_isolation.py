@@ -79,6 +79,39 @@ def test_processes_user_code_starts_in_their_own_session_end_with_the_run(tmp_pa
     assert started and not any(alive(pid) for pid in started)
 
 
+EXITING = '''
+import os
+import torch.nn as nn
+from neighbourpkg.registry import BlueprintRegistry
+
+@BlueprintRegistry.register("before", "cnn", param_estimate=4000)
+def create_before(dim: int) -> nn.Module:
+    return nn.Linear(dim, dim)
+
+@BlueprintRegistry.register("exiting", "cnn", param_estimate=4000)
+def create_exiting(dim: int) -> nn.Module:
+    os._exit(3)
+
+@BlueprintRegistry.register("after", "cnn", param_estimate=4000)
+def create_after(dim: int) -> nn.Module:
+    return nn.Linear(dim, dim)
+'''
+
+
+def test_a_module_whose_process_dies_while_building_costs_one_blueprint(tmp_path: Path) -> None:
+    # its other blueprints are built again in a fresh process, while the modules after it were
+    # already being built alongside: each still gets its own replies
+    project = tmp_path / "neighbours"
+    shutil.copytree(NEIGHBOURS, project)
+    (project / "neighbourpkg" / "a0_exiting.py").write_text(EXITING)
+    findings = lint(project, ".")
+    [exiting] = [f for f in findings if f["blueprint"]["name"] == "exiting" and f["code"] == "ESP913"]
+    assert "exit code 3" in exiting["message"]
+    for name in ("before", "after", "linear"):
+        for dim in (1, 64, 4096):
+            assert evaluate(formula_of(findings, name), {"dim": dim}) == linear_count(dim)
+
+
 HANGING = '''
 import os, subprocess, time
 import torch.nn as nn
@@ -116,3 +149,36 @@ def test_stopping_esper_lint_ends_the_worker_and_everything_user_code_started(
     assert b"Traceback" not in process.stderr.read()  # type: ignore[union-attr]
     time.sleep(0.5)
     assert not any(alive(pid) for pid in started)
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_stopping_esper_lint_during_the_static_pass_ends_the_worker_it_started_early(
+        tmp_path: Path, signum: int) -> None:
+    package = tmp_path / "manypkg"
+    package.mkdir()
+    (package / "__init__.py").write_text("")
+    (package / "bp.py").write_text('@BlueprintRegistry.register("n", "cnn", param_estimate=1)\n'
+                                   "def make(dim):\n    return dim\n")
+    for i in range(600):  # files that read the estimate: each is parsed, so the static pass lasts
+        (package / f"reader_{i:04}.py").write_text("def size(b):\n    return b.param_estimate\n" * 50)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "esper_lint", "--no-cache", "."], cwd=tmp_path,
+        env={**os.environ, "ESPER_LINT_TRACE": "1"}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+        text=True, start_new_session=True)
+    assert process.stderr is not None
+    for line in process.stderr:
+        if "worker started: pid " in line:
+            worker = int(line.split("worker started: pid ")[1].split(",")[0])
+            break
+    else:
+        raise AssertionError("no worker was started")
+    process.send_signal(signum)
+    process.wait(timeout=60)
+    rest = process.stderr.read()
+    assert process.returncode != 0 and "Traceback" not in rest, rest
+    assert "static pass ended" not in rest  # it was stopped inside the static pass
+    deadline = time.monotonic() + 10
+    while alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(worker)
+

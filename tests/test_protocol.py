@@ -18,6 +18,8 @@ from esper_lint.protocol import (
     ProtocolError,
     Ready,
     Request,
+    Warmed,
+    Warming,
     accepts_callable,
     decode,
     decode_request,
@@ -33,7 +35,7 @@ MEASURED = ItemResult(
     callable_register=False,
 )
 MESSAGES: list[Message] = [
-    Ready("2.13.0+cpu", 1.25, 0.5),
+    Ready("2.13.0+cpu", 1.25),
     Fatal("torch cannot be imported: ModuleNotFoundError: No module named 'torch'"),
     Imported(("/p/pkg/__init__.py", "/p/pkg/mod.py")),
     ImportFailed("SystemExit: 3"),
@@ -42,6 +44,8 @@ MESSAGES: list[Message] = [
     ItemResult(1, memory_error="MemoryError"),
     ItemResult(5, internal_error="KeyError: 'x'"),
     Done(),
+    Warming(),
+    Warmed(),
 ]
 
 
@@ -63,8 +67,7 @@ def test_the_request_round_trips() -> None:
 
 
 def test_the_wire_keeps_its_shape() -> None:
-    assert encode(Ready("2.13.0", 1.0, 0.5)) == (
-        b'{"event": "ready", "torch": "2.13.0", "import_seconds": 1.0, "warm_up_seconds": 0.5}\n')
+    assert encode(Ready("2.13.0", 1.0)) == b'{"event": "ready", "torch": "2.13.0", "import_seconds": 1.0}\n'
     assert b'"samples": [[{"dim": 1, "rank": 2}, 5]]' in encode(MEASURED)
 
 

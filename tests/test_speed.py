@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
 import sys
@@ -41,6 +42,56 @@ def test_bare_name_excludes_never_load_pathspec(tmp_path: Path) -> None:
     assert done.returncode == 0 and "pathspec" in imported  # a path pattern: gitignore's rules
 
 
+def traced(folder: Path, *args: str) -> tuple[subprocess.CompletedProcess[str], list[str]]:
+    """The real CLI in a subprocess with ``ESPER_LINT_TRACE=1``, and the events it said, in order."""
+    done = subprocess.run([sys.executable, "-m", "esper_lint", "--format", "json", *args], cwd=folder,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "ESPER_LINT_TRACE": "1"})
+    prefix = "esper-lint trace: "
+    return done, [line.removeprefix(prefix).split(" ", 1)[1] for line in done.stderr.splitlines()
+                  if line.startswith(prefix)]
+
+
+@pytest.mark.slow
+def test_torch_imports_while_the_static_pass_runs() -> None:
+    done, events = traced(FIXTURES / "lowrank", "--no-cache", ".")
+    assert done.returncode == 1 and '"confirmed": true' in done.stdout, done.stderr
+    started = next(i for i, e in enumerate(events) if e.startswith("worker started:"))
+    assert events.index("static pass started") < started \
+        < events.index("static pass ended") < events.index("module lowrank.blueprints.a_plain sent")
+    assert events[-1] == "worker ended"
+
+
+def test_a_worker_started_early_for_nothing_is_ended() -> None:
+    done, events = traced(FIXTURES / "screen", "--no-cache", ".")  # files read the estimate, none registers
+    assert done.returncode == 0 and done.stdout.strip() == "[]", done.stderr
+    assert any(e.startswith("worker started:") for e in events) and events[-1] == "worker ended"
+
+
+@pytest.mark.slow
+def test_torch_loads_its_compiler_stack_only_for_the_modules_that_need_it() -> None:
+    done, events = traced(FIXTURES / "lowrank", "--no-cache", ".")
+    assert done.returncode == 1 and "ESP91" not in done.stdout, done.stdout
+    # 1/r of a random (dim, r) tensor on the meta device: exact counts at every width
+    assert all(f'"formula": "{r}*dim"' in done.stdout for r in (2, 3, 4, 5))
+    # none while the module without arithmetic was the first in line
+    assert events.index("torch compiler warming") > events.index("module lowrank.blueprints.a_plain ended")
+    # b's process loaded it (and c's, if c was built at the same time), then the worker, so that
+    # the later forks inherit it: fewer loads than the four modules that need it
+    assert events.count("torch compiler warming") == events.count("torch compiler warmed") in (2, 3)
+
+
+@pytest.mark.slow
+@pytest.mark.skipif((os.cpu_count() or 1) < 2, reason="one module at a time on one core")
+def test_two_modules_are_built_at_the_same_time_in_forks_of_their_own(tmp_path: Path) -> None:
+    done = subprocess.run([sys.executable, "-m", "esper_lint", "--format", "json", "--no-cache", "."],
+                          cwd=FIXTURES / "pair", capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "ESPER_LINT_TEST_RENDEZVOUS": str(tmp_path)})
+    assert done.returncode == 1 and "ESP91" not in done.stdout, done.stdout
+    # each module's import waited for the other's: they met only if both were being built at once
+    assert (tmp_path / "left.met").read_text() == (tmp_path / "right.met").read_text() == "True"
+
+
 @pytest.mark.slow
 def test_a_warm_rerun_imports_neither_torch_nor_libcst(tmp_path: Path) -> None:
     demo = tmp_path / "demo"
@@ -50,6 +101,8 @@ def test_a_warm_rerun_imports_neither_torch_nor_libcst(tmp_path: Path) -> None:
     again, imported = lint(demo, ".")
     assert again.stdout == first.stdout
     assert not {"torch", "libcst", "importlib.metadata"} & imported  # torch's version: its folder's name
+    _, events = traced(demo, ".")
+    assert "static pass ended" in events and not any(e.startswith("worker started:") for e in events)
 
     (demo / "tools.py").write_text("print('unrelated')\n")
     again, imported = lint(demo, ".")
