@@ -3,7 +3,13 @@
 esper-lint's own finder (:mod:`esper_lint.sites`) reads CPython's ``ast`` plus ``tokenize``;
 this copy of the LibCST finder it replaced (one parse, one code-generation walk that counts
 characters) must read every file the same way: ``tests/test_oracle.py`` compares the two.
-Deliberate differences are fixed in both and listed here.
+Where the old finder was wrong, both now read what the new one does:
+
+- an estimate's (and a callee's) source is the text as written, where LibCST's
+  ``code_for_node`` dropped the enclosing block's indentation from an expression's inner lines;
+- ``x = None`` (``True``, ``False``) makes ``x`` a constant's name, not an alias of ``None``;
+- imports and assignments count in every ``elif`` branch and in one-line ``if x: import y``
+  bodies, not only in the first ``elif`` and in indented blocks.
 """
 
 from __future__ import annotations
@@ -80,6 +86,8 @@ def _scan_module(tree: cst.Module) -> _Module:
         elif isinstance(statement, cst.SimpleStatementLine):
             for small in statement.body:
                 _scan_small(small, module)
+        elif isinstance(statement, cst.BaseSmallStatement):  # if TYPE_CHECKING: import x
+            _scan_small(statement, module)
     for name in module.rebound:
         module.constants.pop(name, None)
     return module
@@ -92,7 +100,9 @@ def _top_level(body: Sequence[cst.CSTNode]) -> Iterator[cst.CSTNode]:
         if isinstance(statement, cst.If | cst.Try):
             yield from _top_level(_block(statement.body))
             orelse = getattr(statement, "orelse", None)
-            if orelse is not None:
+            if isinstance(orelse, cst.If):
+                yield from _top_level([orelse])
+            elif orelse is not None:
                 yield from _top_level(_block(orelse.body))
             for handler in getattr(statement, "handlers", ()):
                 yield from _top_level(_block(handler.body))
@@ -134,7 +144,7 @@ def _bind(name: str, value: cst.BaseExpression, module: _Module) -> None:
 
 def _dotted(node: cst.CSTNode | None) -> str | None:
     if isinstance(node, cst.Name):
-        return node.value
+        return None if node.value in ("None", "True", "False") else node.value
     if isinstance(node, cst.Attribute):
         head = _dotted(node.value)
         return f"{head}.{node.attr.value}" if head else None
@@ -168,6 +178,7 @@ def _code(node: cst.CSTNode) -> str:
 class _Found:
     call: cst.Call
     call_range: tuple[int, int]  # character offsets into the text
+    func_range: tuple[int, int]
     estimate: cst.Arg | None
     estimate_range: tuple[int, int] | None
     factory: str | None
@@ -231,7 +242,7 @@ class _Collector:
             return
         self.factories.setdefault(id(node), None)
         self.calls.append((node, registered_with, resolved))
-        self.wanted.add(id(node))
+        self.wanted.update((id(node), id(node.func)))
         estimate = _estimate_arg(node, self.config)
         if estimate is not None:
             self.wanted.add(id(estimate.value))
@@ -242,7 +253,8 @@ class _Collector:
         for call, registered_with, resolved in sorted(self.calls, key=lambda c: self.ranges[id(c[0])]):
             estimate = _estimate_arg(call, self.config)
             results.append(_Found(
-                call=call, call_range=self.ranges[id(call)], estimate=estimate,
+                call=call, call_range=self.ranges[id(call)], func_range=self.ranges[id(call.func)],
+                estimate=estimate,
                 estimate_range=self.ranges[id(estimate.value)] if estimate else None,
                 factory=self.factories.get(id(call)), registered_with=registered_with,
                 registry=resolved,
@@ -385,7 +397,9 @@ def _site(path: Path, display: str, index: int, found: _Found, module: _Module, 
     call = where.span(*found.call_range)
     estimate = None
     if found.estimate is not None and found.estimate_range is not None:
-        estimate = _estimate(found.estimate, where.span(*found.estimate_range), module, owners, index)
+        start, end = found.estimate_range
+        written, span = owners.text[start:end], where.span(start, end)
+        estimate = _estimate(found.estimate, written, span, module, owners, index)
     noqa_lines = {call.line}
     if estimate is not None:
         noqa_lines |= {estimate.span.line, estimate.span.end_line}
@@ -396,7 +410,7 @@ def _site(path: Path, display: str, index: int, found: _Found, module: _Module, 
         call=call,
         blueprint=Blueprint(name=name, topology=topology, factory=found.factory),
         estimate=estimate,
-        register=_code(found.call.func),
+        register=owners.text[found.func_range[0]:found.func_range[1]],
         registered_with=found.registered_with,
         noqa=owners.noqa(noqa_lines),
         registry=qualified(dotted, path, module_name, imported=imported),
@@ -414,7 +428,8 @@ def _strings(call: cst.Call, keywords: tuple[str, ...]) -> tuple[str | None, ...
     return tuple(values)
 
 
-def _estimate(arg: cst.Arg, span: Span, module: _Module, owners: _Owners, index: int) -> Estimate:
+def _estimate(arg: cst.Arg, written: str, span: Span, module: _Module, owners: _Owners,
+              index: int) -> Estimate:
     value, beyond = None, None
     try:
         value = evaluated(arg.value, module.constants)
@@ -428,7 +443,7 @@ def _estimate(arg: cst.Arg, span: Span, module: _Module, owners: _Owners, index:
     elif isinstance(arg.value, cst.Lambda) or _dotted(arg.value) in module.functions:
         kind = "callable"
     documented = owners.formula(index, span)
-    return Estimate(kind=kind, source=_code(arg.value), span=span, value=value, beyond=beyond,
+    return Estimate(kind=kind, source=written, span=span, value=value, beyond=beyond,
                     formula=documented[0] if documented else None,
                     formula_span=documented[1] if documented else None,
                     slot=owners.slot(index, span), above=owners.above(index, span),
