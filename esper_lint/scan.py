@@ -190,7 +190,7 @@ def parse_file(path: Path, display: str, data: bytes, config: Config) -> Parsed 
         return Parsed(FileFacts(sites=(), uses=seen.uses), None)
     from esper_lint.sites import find_sites  # only for a file with a register call or definition
 
-    facts = replace(find_sites(path, display, source.text, config, tree), uses=seen.uses)
+    facts = replace(find_sites(path, display, source.text, config, tree, seen), uses=seen.uses)
     return Parsed(facts, source if facts.sites else None)
 
 

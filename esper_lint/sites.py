@@ -31,6 +31,7 @@ from esper_lint.lines import Lines
 from esper_lint.model import Blueprint, Estimate, EstimateKind, FileFacts, Site, Slot, Span
 from esper_lint.modules import module_of, qualified
 from esper_lint.protocol import accepts_callable
+from esper_lint.screen import Screen, screen, statements
 
 FORMULA_COMMENT = re.compile(r"#\s*[Ff]ormula:\s*(?P<expr>[^#]*?)\s*(?=#|$)")
 NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
@@ -41,12 +42,14 @@ _CONSTANT_NODES = (ast.UnaryOp, ast.BinOp, ast.Name, ast.Call)
 
 
 def find_sites(path: Path, display: str, text: str, config: Config,
-               tree: ast.Module | None = None) -> FileFacts:
-    """The registration sites of ``text``, whose ``ast`` tree ``tree`` is when given."""
+               tree: ast.Module | None = None, seen: Screen | None = None) -> FileFacts:
+    """The registration sites of ``text``; ``tree``, its ``ast``, and ``seen``, the screen's
+    look at it, when the caller has them."""
     tree = tree if tree is not None else ast.parse(text)
+    seen = seen if seen is not None else screen(tree, text, path, display, config)
     source = _Source(text)
     module = _scan_module(tree, source)
-    calls, factories = _register_calls(tree, module, config)
+    calls, factories = _register_calls(tree, seen, module, config)
     sites: tuple[Site, ...] = ()
     if calls:
         tokens = _Tokens(source, tree, [(c.lineno, c.end_lineno or c.lineno) for c, _, _ in calls])
@@ -189,45 +192,29 @@ def _evaluated(node: ast.expr, code: str, constants: dict[str, int]) -> int | No
 _Call = tuple[ast.Call, str, tuple[str, bool]]  # the call, what it registers with, its callee
 
 
-def _register_calls(tree: ast.Module, module: _Module,
+def _register_calls(tree: ast.Module, seen: Screen, module: _Module,
                     config: Config) -> tuple[list[_Call], dict[int, str | None]]:
-    """Every register call, and the factory each call node registers (by ``id``).
-
-    Iterative, not an ``ast.NodeVisitor``: a chain of 800 attributes must not recurse.
-    """
-    leaves = {name.rsplit(".", 1)[-1] for name in config.register_functions}
-    calls: list[_Call] = []
+    """The register calls among the screen's, and the factory each call registers (by ``id``):
+    the function or class it decorates, or ``x`` in ``register(...)(x)``."""
     factories: dict[int, str | None] = {}
-    stack: list[tuple[ast.AST, tuple[str, ...]]] = [(tree, ())]
-    while stack:
-        node, scope = stack.pop()
-        if isinstance(node, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
-            for decorator in node.decorator_list:
+    for statement, scope in statements(tree):
+        if isinstance(statement, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            for decorator in statement.decorator_list:
                 if isinstance(decorator, ast.Call):
-                    factories.setdefault(id(decorator), ".".join([*scope, node.name]))
-            scope = (*scope, node.name) if isinstance(node, ast.ClassDef) else (*scope, node.name, "<locals>")
-        elif isinstance(node, ast.Call):
-            _call(node, module, config, leaves, calls, factories)
-        stack.extend((child, scope) for child in ast.iter_child_nodes(node))
+                    factories[id(decorator)] = ".".join([*scope, statement.name])
+    calls = []
+    for call in seen.calls:
+        outer = seen.wrapping.get(id(call))
+        arguments = [*outer.args, *(k.value for k in outer.keywords)] if outer else []
+        if len(arguments) == 1:
+            only = arguments[0]
+            factories.setdefault(id(call), _dotted(only.value if isinstance(only, ast.Starred) else only))
+        resolved = module.resolve(call.func)
+        registered_with = resolved and next(
+            (w for w in config.register_functions if _names_match(resolved[0], w)), None)
+        if resolved is not None and registered_with is not None:
+            calls.append((call, registered_with, resolved))
     return calls, factories
-
-
-def _call(node: ast.Call, module: _Module, config: Config, leaves: set[str],
-          calls: list[_Call], factories: dict[int, str | None]) -> None:
-    arguments = [*node.args, *(k.value for k in node.keywords)]
-    if isinstance(node.func, ast.Call) and len(arguments) == 1:  # register(...)(factory)
-        only = arguments[0]
-        factories.setdefault(id(node.func), _dotted(only.value if isinstance(only, ast.Starred) else only))
-    func = node.func
-    leaf = func.attr if isinstance(func, ast.Attribute) else func.id if isinstance(func, ast.Name) else None
-    if leaf not in leaves and leaf not in module.aliases:
-        return
-    resolved = module.resolve(func)
-    registered_with = resolved and next(
-        (w for w in config.register_functions if _names_match(resolved[0], w)), None)
-    if resolved is not None and registered_with is not None:
-        factories.setdefault(id(node), None)
-        calls.append((node, registered_with, resolved))
 
 
 def _names_match(resolved: str, wanted: str) -> bool:
@@ -317,6 +304,8 @@ class _Tokens:
     def written(self, node: ast.expr) -> tuple[int, int]:
         """``node``'s offsets with the parentheses around it (not a call's own)."""
         start, end = self.source.range(node)
+        if isinstance(node, ast.GeneratorExp):
+            start, end = self._unwrapped(start, end)
         while True:
             before = bisect.bisect_left(self.starts, start) - 1
             after = bisect.bisect_left(self.starts, end)
@@ -324,6 +313,15 @@ class _Tokens:
                     or self.marks[before][3] != "(" or _calls(self.marks[before - 1])):
                 return start, end
             start, end = self.marks[before][0], self.marks[after][1]
+
+
+    def _unwrapped(self, start: int, end: int) -> tuple[int, int]:
+        """A call's only argument ``f(x for x in y)``: ast counts the call's parentheses in."""
+        opening = bisect.bisect_left(self.starts, start)
+        closing = self.partner.get(opening, -1)
+        if closing < 0 or self.marks[closing][1] != end or not _calls(self.marks[opening - 1]):
+            return start, end
+        return self.marks[opening + 1][0], self.marks[closing - 1][1]
 
 
 def _calls(mark: tuple[int, int, int, str]) -> bool:
