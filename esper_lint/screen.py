@@ -85,6 +85,9 @@ def statements(tree: ast.Module) -> Iterator[tuple[ast.stmt, tuple[str, ...]]]:
         stack.extend((child, inner) for block in reversed(blocks) for child in reversed(block))
 
 
+_LEAVES = (ast.Name, ast.Constant)  # the most frequent nodes: nothing below
+
+
 class _Walker:
     """Register calls and reads of the estimate, each with the innermost context it is in.
 
@@ -110,6 +113,8 @@ class _Walker:
 
     def _children(self, node: ast.AST, how: str) -> list[tuple[ast.AST, str]]:
         """``node``'s children, each with the context a read of the estimate there is in."""
+        if isinstance(node, _LEAVES):
+            return []
         if isinstance(node, ast.Call):
             if _last(node.func) in self.callees:
                 self.calls.append(node)
@@ -130,7 +135,19 @@ class _Walker:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             rest = [part for part in (node.value, getattr(node, "annotation", None)) if part is not None]
             return [*((t, "write") for t in targets), *((part, how) for part in rest)]
-        return [(child, how) for child in ast.iter_child_nodes(node)]
+        return [(child, how) for child in _child_nodes(node)]
+
+
+def _child_nodes(node: ast.AST) -> list[ast.AST]:
+    """``ast.iter_child_nodes`` without its two generators, and without the ``Load`` markers."""
+    children: list[ast.AST] = []
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, list):
+            children += [item for item in value if isinstance(item, ast.AST)]
+        elif isinstance(value, ast.AST) and not isinstance(value, ast.expr_context):
+            children.append(value)
+    return children
 
 
 def _tests_zero(node: ast.Compare) -> bool:
