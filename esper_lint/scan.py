@@ -45,7 +45,7 @@ class ScanResult:
     plain_registers: frozenset[str]
     diagnostics: tuple[Finding, ...]
     files: int  # files checked: read, and parsed when they could hold a registration
-    parsed: int  # files parsed with LibCST
+    parsed: int  # files read past the byte screen
     sources: Mapping[Path, Source]  # what was read of each file with registrations
     uses: tuple[Use, ...] = ()  # reads of the estimate attribute
     skipped: int = 0  # files read but not parsed: no registration can be in them

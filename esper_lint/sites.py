@@ -2,7 +2,7 @@
 
 ``scan`` already holds the file's ``ast`` tree (its parse guard), and reading the registrations
 from it costs a fraction of a LibCST parse plus the code generation LibCST needs for offsets
-(ten times this module's whole cost on a blueprint file; importing LibCST alone takes 140 ms).
+(7-15 times this module's whole cost on a blueprint file; importing LibCST alone takes 140 ms).
 The tree lacks three things, which ``tokenize`` supplies (:class:`_Tokens`): the real comments
 (never text inside a string), the real line ends (not inside a string or after a backslash)
 and the parentheses around an expression, which belong to its source as written.  Only the
