@@ -261,7 +261,7 @@ def _found(call: ast.Call, registered_with: str, resolved: tuple[str, bool],
 class _Tokens:
     """``tokenize`` over the lines around the register calls: from the start of the top-level
     statement holding the line above each call (where no string or bracket is open) to the
-    call's last line."""
+    call's last line.  Comments, line ends and brackets anywhere else concern no registration."""
 
     def __init__(self, source: _Source, tree: ast.Module, calls: Sequence[tuple[int, int]]) -> None:
         self.source = source
@@ -277,10 +277,10 @@ class _Tokens:
     def _read(self, regions: list[tuple[int, int]]) -> None:
         """Tokenize from the first region on, through every region it reaches, until no
         bracket is open past a region's last line (an enclosing call's ``)`` may be below)."""
-        where, opened = self.source.where, list[int]()
+        where, opened = self.source.where, list[int]()  # indices in marks of open brackets
         first, last = regions.pop(0)
         at = where.starts[first - 1]
-        self.marks.append((at, at, tokenize.NEWLINE, ""))  # nothing before a region calls
+        self.marks.append((at, at, tokenize.NEWLINE, ""))  # what precedes a region is no callee
         lines = (where.content(number) + "\n" for number in range(first, len(where.lines) + 1))
         for token in tokenize.generate_tokens(lines.__next__):
             line = token.start[0] + first - 1
@@ -288,18 +288,21 @@ class _Tokens:
                 last = max(last, regions.pop(0)[1])
             if line > last and not opened:
                 return
-            start = where.offset(line, token.start[1])
-            if token.type == tokenize.COMMENT:
-                self.comments.append((start, token.string))
-            elif token.type in (tokenize.NL, tokenize.NEWLINE):
-                self.closed.add(line)
-            if token.type in (tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT):
-                continue
-            if token.type == tokenize.OP and token.string in ("(", "[", "{"):
-                opened.append(len(self.marks))
-            elif token.type == tokenize.OP and token.string in (")", "]", "}") and opened:
-                self.partner[opened.pop()] = len(self.marks)
-            self.marks.append((start, start + len(token.string), token.type, token.string))
+            self._take(token, line, opened)
+
+    def _take(self, token: tokenize.TokenInfo, line: int, opened: list[int]) -> None:
+        start = self.source.where.offset(line, token.start[1])
+        if token.type == tokenize.COMMENT:
+            self.comments.append((start, token.string))
+        elif token.type in (tokenize.NL, tokenize.NEWLINE):
+            self.closed.add(line)
+        if token.type in (tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT):
+            return
+        if token.type == tokenize.OP and token.string in ("(", "[", "{"):
+            opened.append(len(self.marks))
+        elif token.type == tokenize.OP and token.string in (")", "]", "}") and opened:
+            self.partner[opened.pop()] = len(self.marks)
+        self.marks.append((start, start + len(token.string), token.type, token.string))
 
     def written(self, node: ast.expr) -> tuple[int, int]:
         """``node``'s offsets with the parentheses around it (not a call's own)."""
@@ -313,7 +316,6 @@ class _Tokens:
                     or self.marks[before][3] != "(" or _calls(self.marks[before - 1])):
                 return start, end
             start, end = self.marks[before][0], self.marks[after][1]
-
 
     def _unwrapped(self, start: int, end: int) -> tuple[int, int]:
         """A call's only argument ``f(x for x in y)``: ast counts the call's parentheses in."""
