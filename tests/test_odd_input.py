@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from test_formats import validate
 
+from esper_lint.scan import PARALLEL_FROM
+
 FORMATS = ("text", "json", "github", "sarif")
 REGISTER = ('@BlueprintRegistry.register({name}, "cnn", param_estimate={estimate})\n'
             "def create(dim):\n    return None\n")
@@ -35,7 +37,7 @@ def codes_by_file(folder: Path, *paths: str) -> dict[str, set[str]]:
     return found
 
 
-@pytest.mark.parametrize("files", [3, 60], ids=["in-process", "parallel"])
+@pytest.mark.parametrize("files", [3, PARALLEL_FROM], ids=["in-process", "parallel"])
 def test_nesting_that_crashes_a_parser_is_one_diagnostic(tmp_path: Path, files: int) -> None:
     for i in range(files):
         (tmp_path / f"m{i:02}.py").write_text(registration())
