@@ -1,7 +1,7 @@
 """An on-disk cache of dynamic-pass results and of each file's static facts, like ``.ruff_cache``.
 
 A file's static facts are keyed by its content, path, the configuration and esper-lint's
-version (:mod:`esper_lint.scan`), so a rerun imports LibCST only for files that changed.
+version (:mod:`esper_lint.scan`), so a rerun reads the sites only of files that changed.
 
 A dynamic-pass entry is keyed by what was asked (the request, the torch version, the relevant
 configuration, esper-lint's version) and is valid only while every project file the

@@ -21,9 +21,10 @@ DIAGNOSTICS = (
        "through the real path. A path on the command line whose links form a loop is reported and\n"
        "skipped."),
     _d("ESP904", "file-too-complex", "a file too large or too deeply nested to parse",
-       "Python itself can import the file (or cannot say why not), but it is larger than 1 MiB or\n"
-       "nested too deeply for the LibCST parser, whose time, memory and stack grow with both; it was\n"
-       "skipped, so none of its registrations were checked. Split the file or simplify the expression."),
+       "Python itself can import the file (or cannot say why not), but it is larger than 1 MiB (the\n"
+       "fixer verifies files with LibCST, whose time and memory grow steeply with size) or nested too\n"
+       "deeply for CPython's own parser to build its tree; it was skipped, so none of its\n"
+       "registrations were checked. Split the file or simplify the expression."),
     _d("ESP911", "import-failed", "a blueprint module could not be imported",
        "The dynamic pass imports each blueprint module in a worker process. The import raised\n"
        "(an ImportError, any exception, or `sys.exit`); the message has the error's last line.\n"

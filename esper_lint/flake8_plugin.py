@@ -69,7 +69,7 @@ def findings(filename: str, lines: Sequence[str], config: Config) -> list[Findin
 
     data = source_bytes(filename, lines)
     if not any(needle in data for needle in needles(config)):
-        return []  # cannot hold a registration: not worth a LibCST parse, as in the CLI
+        return []  # cannot hold a registration: not worth parsing, as in the CLI
     return lint_source(Path(filename).absolute(), filename, data, config)
 
 

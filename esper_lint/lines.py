@@ -1,7 +1,7 @@
-"""Offsets ↔ line and column in a text, splitting lines as LibCST does (``\\r\\n``, ``\\r``, ``\\n``).
+"""Offsets ↔ line and column in a text, splitting lines as Python does (``\\r\\n``, ``\\r``, ``\\n``).
 
 ``str.splitlines`` also splits at form feeds and other separators, which would shift every
-later line number against LibCST's.
+later line number against CPython's (``ast``, ``tokenize``) and LibCST's.
 """
 
 from __future__ import annotations

@@ -257,4 +257,5 @@ def notes(registries: Sequence[Registry], config: Config, *, measured: bool) -> 
 
 def homes(sites: Iterable[Site]) -> tuple[Path, ...]:
     """The package folders holding ``sites``: where the rest of their registries would be."""
-    return tuple(sorted({package_dir(site.path) for site in sites}))
+    files = {site.path.parent: site.path for site in sites}  # one per folder: the answer is the folder's
+    return tuple(sorted({package_dir(path) for path in files.values()}))

@@ -2,14 +2,12 @@
 
 Three screens, cheapest first: a byte search for the keyword and the registry's name; a
 cached result for the same content (:mod:`esper_lint.cache`); CPython's parser, whose tree
-tells whether the file holds a register call (:mod:`esper_lint.screen`).  LibCST is imported
-only when some file passes all three, and files are parsed in
-parallel processes when there are many of them.  LibCST's native parser can crash
-the process on input CPython rejects (2,000 nested parentheses), and its time and
-memory grow steeply with file size, so a file reaches it only when it is at most
-``MAX_PARSE_BYTES`` and CPython's own parser, which has limits of its own, accepts
-it.  If a parsing process dies anyway, the files are parsed again one per process,
-so the crash costs one file, not the run.
+tells whether the file holds a register call (:mod:`esper_lint.screen`).  The same tree then
+gives the file's sites (:mod:`esper_lint.sites`); nothing here imports LibCST.  Files are
+parsed in parallel processes when there are many of them; if a parsing process dies anyway
+(out of memory), the files are parsed again one per process, so it costs one file, not the run.
+A file over ``MAX_PARSE_BYTES`` is not parsed: the fixer would verify it with LibCST, whose
+time and memory grow steeply with size.
 """
 
 from __future__ import annotations
@@ -30,8 +28,10 @@ from esper_lint.model import FileFacts, Finding, Site, Span, Use
 from esper_lint.screen import screen
 from esper_lint.source import Source, SourceError, decode, read_bytes
 
-PARALLEL_FROM = 48  # below this many files to parse, process start-up costs more than it saves
-MAX_PARSE_BYTES = 1 << 20  # LibCST takes ~7 s and ~0.7 GB per MiB
+# Below this many files to parse, a pool's start-up and its results' pickling cost more than it
+# saves (2 cores, blueprint files: even at 150 and 400 files, 0.35 s saved at 2,000).
+PARALLEL_FROM = 300
+MAX_PARSE_BYTES = 1 << 20  # LibCST, which verifies fixes, takes ~7 s and ~0.7 GB per MiB
 
 
 @dataclass(frozen=True)
@@ -47,7 +47,7 @@ class ScanResult:
     plain_registers: frozenset[str]
     diagnostics: tuple[Finding, ...]
     files: int  # files checked: read, and parsed when they could hold a registration
-    parsed: int  # files parsed with LibCST
+    parsed: int  # files read past the byte screen
     sources: Mapping[Path, Source]  # what was read of each file with registrations
     uses: tuple[Use, ...] = ()  # reads of the estimate attribute
     skipped: int = 0  # files read but not parsed: no registration can be in them
@@ -162,10 +162,10 @@ def _parse_alone(file: SourceFile, data: bytes, config: Config) -> Parsed | Find
 
 
 def too_hard(text: str, display: str) -> Finding | ast.Module:
-    """The diagnostic for a file LibCST must not be given, or CPython's tree of it.
+    """The diagnostic for a file that cannot be read as Python, or CPython's tree of it.
 
-    CPython's parser runs first: it rejects what Python cannot import (with a better
-    message than LibCST's) and, unlike LibCST, has limits on nesting that keep it alive.
+    CPython's parser rejects what Python cannot import, and has limits on nesting that keep
+    it alive (LibCST, which verifies fixes, can crash on what CPython rejects).
     """
     if len(text) > MAX_PARSE_BYTES:
         return diagnostic("ESP904", display, f"file too large to parse ({len(text):,} characters; "
@@ -194,23 +194,10 @@ def parse_file(path: Path, display: str, data: bytes, config: Config) -> Parsed 
     seen = screen(tree, source.text, path, display, config)
     if not seen.registers:
         return Parsed(FileFacts(sites=(), uses=seen.uses), None)
-    return _parse_checked(path, display, source, config, seen.uses)
+    from esper_lint.sites import find_sites  # only for a file with a register call or definition
 
-
-def _parse_checked(path: Path, display: str, source: Source, config: Config,
-                   uses: tuple[Use, ...]) -> Parsed | Finding:
-    import libcst
-
-    from esper_lint.sites import find_sites
-
-    try:
-        facts = replace(find_sites(path, display, source.text, config), uses=uses)
-        return Parsed(facts, source if facts.sites else None)
-    except libcst.ParserSyntaxError as error:  # valid Python LibCST's grammar does not take
-        return diagnostic("ESP904", display, f"LibCST cannot parse this file: {_first_line(error.message)}",
-                          Span(error.raw_line, error.raw_column + 1, error.raw_line, error.raw_column + 1))
-    except RecursionError:
-        return diagnostic("ESP904", display, "expression nested too deeply to parse")
+    facts = replace(find_sites(path, display, source.text, config, tree, seen), uses=seen.uses)
+    return Parsed(facts, source if facts.sites else None)
 
 
 def _first_line(text: str) -> str:

@@ -1,10 +1,10 @@
-"""Stage 2, first look: CPython's own parser decides which files LibCST must see.
+"""Stage 2, first look: one walk over CPython's tree decides which files hold registrations.
 
-``scan.too_hard`` compiles every candidate file to an :mod:`ast` tree anyway (its guard
-against what LibCST cannot survive); that tree also says, at a fraction of LibCST's cost,
-whether the file can hold a registration at all, and where it reads the estimate attribute.
-Most files that mention the keyword only read it (``sorted(..., key=lambda b:
-b.param_estimate)``), so LibCST parses only the few with a register call or definition.
+``scan.too_hard`` compiles every candidate file to an :mod:`ast` tree anyway; one walk over it
+says whether the file can hold a registration at all, and where it reads the estimate
+attribute.  Most files that mention the keyword only read it (``sorted(..., key=lambda b:
+b.param_estimate)``), so only the few with a register call or definition go on to
+:mod:`esper_lint.sites`, which takes the calls found here rather than walking the tree again.
 
 The screen is conservative: a call counts when its callee's last name is a register
 function's, or a name bound in the file to something ending in one (``reg = BR.register``).
@@ -13,7 +13,8 @@ function's, or a name bound in the file to something ending in one (``reg = BR.r
 from __future__ import annotations
 
 import ast
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from esper_lint.config import Config
@@ -22,8 +23,10 @@ from esper_lint.model import Use
 
 @dataclass(frozen=True)
 class Screen:
-    registers: bool  # a register call or definition: LibCST must parse the file
+    registers: bool  # a register call or definition: the site finder must read the file
     uses: tuple[Use, ...]  # reads of the estimate attribute
+    calls: tuple[ast.Call, ...] = ()  # calls that may be register calls
+    wrapping: Mapping[int, ast.Call] = field(default_factory=dict)  # id(f(...)) -> f(...)(x)
 
 
 def screen(tree: ast.Module, text: str, path: Path, display: str, config: Config) -> Screen:
@@ -37,7 +40,8 @@ def screen(tree: ast.Module, text: str, path: Path, display: str, config: Config
     walker = _Walker(config.estimate_keyword, names)
     walker.visit(tree)
     uses = tuple(Use(path, display, line, how) for line, _, how in sorted(walker.reads) if how != "write")
-    return Screen(walker.calls or walker.defines(possible), uses)
+    registers = bool(walker.calls) or walker.defines(possible)
+    return Screen(registers, uses, tuple(walker.calls), walker.wrapping)
 
 
 def _last(node: ast.expr) -> str | None:
@@ -49,7 +53,7 @@ def _last(node: ast.expr) -> str | None:
 def _register_names(tree: ast.Module, leaves: set[str]) -> set[str]:
     """Names bound anywhere in the file to a register function (or to such a name)."""
     bindings: list[tuple[str, str]] = []  # (local name, last name of what it is bound to)
-    for node in ast.walk(tree):
+    for node, _ in statements(tree):
         if isinstance(node, ast.Import | ast.ImportFrom):
             bindings += [(a.asname or a.name, a.name.rsplit(".", 1)[-1]) for a in node.names]
         elif isinstance(node, ast.Assign | ast.AnnAssign) and node.value is not None:
@@ -64,6 +68,26 @@ def _register_names(tree: ast.Module, leaves: set[str]) -> set[str]:
         names |= more
 
 
+def statements(tree: ast.Module) -> Iterator[tuple[ast.stmt, tuple[str, ...]]]:
+    """Every statement, however deep, with the qualified name of its scope (``f.<locals>``)."""
+    stack: list[tuple[ast.stmt, tuple[str, ...]]] = [(s, ()) for s in reversed(tree.body)]
+    while stack:
+        node, scope = stack.pop()
+        yield node, scope
+        if isinstance(node, ast.ClassDef):
+            inner = (*scope, node.name)
+        elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
+            inner = (*scope, node.name, "<locals>")
+        else:
+            inner = scope
+        blocks = [getattr(node, name, ()) for name in ("body", "orelse", "finalbody")]
+        blocks += [part.body for part in (*getattr(node, "handlers", ()), *getattr(node, "cases", ()))]
+        stack.extend((child, inner) for block in reversed(blocks) for child in reversed(block))
+
+
+_LEAVES = (ast.Name, ast.Constant)  # the most frequent nodes: nothing below
+
+
 class _Walker:
     """Register calls and reads of the estimate, each with the innermost context it is in.
 
@@ -73,7 +97,8 @@ class _Walker:
     def __init__(self, keyword: str, callees: set[str]) -> None:
         self.keyword = keyword
         self.callees = callees
-        self.calls = False
+        self.calls: list[ast.Call] = []
+        self.wrapping: dict[int, ast.Call] = {}
         self.functions: set[str] = set()
         self.reads: list[tuple[int, int, str]] = []
 
@@ -88,8 +113,13 @@ class _Walker:
 
     def _children(self, node: ast.AST, how: str) -> list[tuple[ast.AST, str]]:
         """``node``'s children, each with the context a read of the estimate there is in."""
+        if isinstance(node, _LEAVES):
+            return []
         if isinstance(node, ast.Call):
-            self.calls = self.calls or _last(node.func) in self.callees
+            if _last(node.func) in self.callees:
+                self.calls.append(node)
+            elif isinstance(node.func, ast.Call):
+                self.wrapping[id(node.func)] = node
             return [(node.func, how), *((a, how) for a in node.args),
                     *((k.value, "sort key" if k.arg == "key" else how) for k in node.keywords)]
         if isinstance(node, ast.Attribute) and node.attr == self.keyword:
@@ -105,7 +135,19 @@ class _Walker:
             targets = node.targets if isinstance(node, ast.Assign) else [node.target]
             rest = [part for part in (node.value, getattr(node, "annotation", None)) if part is not None]
             return [*((t, "write") for t in targets), *((part, how) for part in rest)]
-        return [(child, how) for child in ast.iter_child_nodes(node)]
+        return [(child, how) for child in _child_nodes(node)]
+
+
+def _child_nodes(node: ast.AST) -> list[ast.AST]:
+    """``ast.iter_child_nodes`` without its two generators, and without the ``Load`` markers."""
+    children: list[ast.AST] = []
+    for name in node._fields:
+        value = getattr(node, name, None)
+        if isinstance(value, list):
+            children += [item for item in value if isinstance(item, ast.AST)]
+        elif isinstance(value, ast.AST) and not isinstance(value, ast.expr_context):
+            children.append(value)
+    return children
 
 
 def _tests_zero(node: ast.Compare) -> bool:

@@ -1,39 +1,91 @@
-"""Stage 2: one LibCST parse of a file → its registration :class:`Site`s.
+"""Stage 2: a file's registration :class:`Site`s, read from CPython's ``ast`` plus ``tokenize``.
 
-One walk over the tree (:mod:`esper_lint.codewalk`) collects the register calls and their
-offsets, the real comments (never text inside a string), the line ends and the factories
-(reads of the estimate come from :mod:`esper_lint.screen`).  Each ``# formula:`` comment then belongs to
-exactly one registration (:class:`_Owners`), and every constant is evaluated by the formula
-language (:mod:`esper_lint.expression`) with its limits.
+``scan`` already holds the file's ``ast`` tree (its parse guard), and reading the registrations
+from it costs a fraction of a LibCST parse plus the code generation LibCST needs for offsets
+(7-15 times this module's whole cost on a blueprint file; importing LibCST alone takes 140 ms).
+The tree lacks three things, which ``tokenize`` supplies (:class:`_Tokens`): the real comments
+(never text inside a string), the real line ends (not inside a string or after a backslash)
+and the parentheses around an expression, which belong to its source as written.  Only the
+lines around each register call are tokenized.
 
-Names are resolved through a small alias table built from the module's imports and
-top-level assignments (``from .registry import BlueprintRegistry as BR``,
-``register = BR.register``): what LibCST's QualifiedNameProvider would tell us here, at a
-tenth of its cost.
+Each ``# formula:`` comment belongs to exactly one registration (:class:`_Owners`), and every
+constant is evaluated by the formula language (:mod:`esper_lint.expression`) with its limits.
+Names are resolved through a small alias table built from the module's imports and top-level
+assignments (``from .registry import BlueprintRegistry as BR``, ``register = BR.register``).
 """
 
 from __future__ import annotations
 
+import ast
+import bisect
+import keyword
 import re
+import tokenize
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import libcst as cst
-
-from esper_lint.codewalk import walk
 from esper_lint.config import Config
 from esper_lint.expression import FormulaError, LimitError, evaluate
 from esper_lint.lines import Lines
 from esper_lint.model import Blueprint, Estimate, EstimateKind, FileFacts, Site, Slot, Span
 from esper_lint.modules import module_of, qualified
 from esper_lint.protocol import accepts_callable
+from esper_lint.screen import Screen, screen, statements
 
 FORMULA_COMMENT = re.compile(r"#\s*[Ff]ormula:\s*(?P<expr>[^#]*?)\s*(?=#|$)")
 NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
 # mypy and pyright honour these only as the first comment on the line, so a formula goes after them
 STAYS_FIRST = re.compile(r"#\s*(?:type|pyright)\s*:")
-_CONSTANT_NODES = (cst.Integer, cst.UnaryOperation, cst.BinaryOperation, cst.Name, cst.Call)
+_DEFINITIONS = (ast.FunctionDef, ast.AsyncFunctionDef)
+_CONSTANT_NODES = (ast.UnaryOp, ast.BinOp, ast.Name, ast.Call)
+
+
+def find_sites(path: Path, display: str, text: str, config: Config,
+               tree: ast.Module | None = None, seen: Screen | None = None) -> FileFacts:
+    """The registration sites of ``text``; ``tree``, its ``ast``, and ``seen``, the screen's
+    look at it, when the caller has them."""
+    tree = tree if tree is not None else ast.parse(text)
+    seen = seen if seen is not None else screen(tree, text, path, display, config)
+    source = _Source(text)
+    module = _scan_module(tree, source)
+    calls, factories = _register_calls(tree, seen, module, config)
+    sites: tuple[Site, ...] = ()
+    if calls:
+        tokens = _Tokens(source, tree, [(c.lineno, c.end_lineno or c.lineno) for c, _, _ in calls])
+        found = sorted((_found(c, with_, resolved, factories, tokens, config)
+                        for c, with_, resolved in calls), key=lambda f: f.call_range)
+        owners = _Owners(tokens, found, source.where, text)
+        name = module_of(path)
+        sites = tuple(_site(path, display, index, f, module, owners, source, name)
+                      for index, f in enumerate(found))
+    return FileFacts(sites, (), *_register_defs(tree, config, source))
+
+
+class _Source:
+    """The text, and ``ast`` positions (UTF-8 byte columns) as character offsets into it."""
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.where = Lines(text)
+
+    def offset(self, line: int, column: int) -> int:
+        content = self.where.lines[line - 1]
+        if not content.isascii():
+            column = len(content.encode()[:column].decode())
+        return self.where.starts[line - 1] + column
+
+    def range(self, node: ast.expr) -> tuple[int, int]:
+        """``node``'s offsets, without parentheses around it."""
+        return (self.offset(node.lineno, node.col_offset),
+                self.offset(node.end_lineno or node.lineno, node.end_col_offset or 0))
+
+    def segment(self, node: ast.expr) -> str:
+        start, end = self.range(node)
+        return self.text[start:end]
+
+
+# --- module scan ----------------------------------------------------------------------------
 
 
 @dataclass
@@ -45,7 +97,7 @@ class _Module:
     functions: set[str] = field(default_factory=set)
     rebound: set[str] = field(default_factory=set)
 
-    def resolve(self, node: cst.BaseExpression) -> tuple[str, bool] | None:
+    def resolve(self, node: ast.expr) -> tuple[str, bool] | None:
         """The dotted name ``node`` stands for, and whether an import or alias led there."""
         dotted = _dotted(node)
         if dotted is None:
@@ -59,200 +111,110 @@ class _Module:
         return dotted, bool(seen)
 
 
-def find_sites(path: Path, display: str, text: str, config: Config) -> FileFacts:
-    """Parse ``text`` once and return its registration sites (raises ParserSyntaxError)."""
-    tree = cst.parse_module(text)
-    module = _scan_module(tree)
-    collector = _Collector(module, config)
-    walk(tree, collector, text)
-    where = Lines(text)
-    found = collector.found()
-    owners = _Owners(collector, found, where, text)
-    name = module_of(path) if found else ""
-    sites = tuple(_site(path, display, index, f, module, owners, where, name)
-                  for index, f in enumerate(found))
-    return FileFacts(sites, (), *_register_defs(tree, config))
-
-
-# --- module scan ----------------------------------------------------------------------------
-
-
-def _scan_module(tree: cst.Module) -> _Module:
+def _scan_module(tree: ast.Module, source: _Source) -> _Module:
     module = _Module()
     for statement in _top_level(tree.body):
-        if isinstance(statement, cst.FunctionDef):
-            module.functions.add(statement.name.value)
-        elif isinstance(statement, cst.SimpleStatementLine):
-            for small in statement.body:
-                _scan_small(small, module)
+        if isinstance(statement, _DEFINITIONS):
+            module.functions.add(statement.name)
+        elif isinstance(statement, ast.Import):
+            for alias in statement.names:
+                local = alias.asname or alias.name.partition(".")[0]
+                module.aliases[local] = alias.name if alias.asname else local
+        elif isinstance(statement, ast.ImportFrom):
+            _scan_import_from(statement, module)
+        elif isinstance(statement, ast.Assign | ast.AnnAssign) and statement.value is not None:
+            targets = statement.targets if isinstance(statement, ast.Assign) else [statement.target]
+            for target in targets:
+                if isinstance(target, ast.Name):
+                    _bind(target.id, statement.value, module, source)
     for name in module.rebound:
         module.constants.pop(name, None)
     return module
 
 
-def _top_level(body: Sequence[cst.CSTNode]) -> Iterator[cst.CSTNode]:
+def _top_level(body: Sequence[ast.stmt]) -> Iterator[ast.stmt]:
     """Module statements, looking inside top-level ``if``/``try`` (TYPE_CHECKING, fallbacks)."""
     for statement in body:
         yield statement
-        if isinstance(statement, cst.If | cst.Try):
-            yield from _top_level(_block(statement.body))
-            orelse = getattr(statement, "orelse", None)
-            if orelse is not None:
-                yield from _top_level(_block(orelse.body))
-            for handler in getattr(statement, "handlers", ()):
-                yield from _top_level(_block(handler.body))
+        if isinstance(statement, ast.If):
+            yield from _top_level([*statement.body, *statement.orelse])
+        elif isinstance(statement, ast.Try):
+            yield from _top_level([*statement.body, *statement.orelse,
+                                   *(s for handler in statement.handlers for s in handler.body)])
 
 
-def _block(node: cst.CSTNode) -> Sequence[cst.CSTNode]:
-    body = getattr(node, "body", ())
-    return body if isinstance(body, Sequence) else [body]
+def _scan_import_from(statement: ast.ImportFrom, module: _Module) -> None:
+    base = "." * statement.level + (statement.module or "")
+    joined = f"{base}." if base and not base.endswith(".") else base
+    for alias in statement.names:
+        if alias.name == "*":
+            return
+        module.aliases[alias.asname or alias.name] = joined + alias.name
 
 
-def _scan_small(small: cst.BaseSmallStatement, module: _Module) -> None:
-    if isinstance(small, cst.Import):
-        for alias in small.names:
-            full = _dotted(alias.name) or ""
-            local = alias.evaluated_alias or full.partition(".")[0]
-            module.aliases[local] = full if alias.asname else local
-    elif isinstance(small, cst.ImportFrom) and not isinstance(small.names, cst.ImportStar):
-        base = "." * len(small.relative) + (_dotted(small.module) or "" if small.module else "")
-        for alias in small.names:
-            name = _dotted(alias.name) or ""
-            local = alias.evaluated_alias or name
-            module.aliases[local] = f"{base}.{name}" if base and not base.endswith(".") else base + name
-    elif isinstance(small, cst.Assign | cst.AnnAssign) and small.value is not None:
-        targets = small.targets if isinstance(small, cst.Assign) else [small]
-        for target in targets:
-            if isinstance(target.target, cst.Name):
-                _bind(target.target.value, small.value, module)
-
-
-def _bind(name: str, value: cst.BaseExpression, module: _Module) -> None:
+def _bind(name: str, value: ast.expr, module: _Module, source: _Source) -> None:
     if name in module.constants or name in module.aliases:
         module.rebound.add(name)
-    constant = constant_value(value, {})
+    try:
+        constant = _evaluated(value, source.segment(value), {})
+    except FormulaError:
+        constant = None
     if constant is not None:
         module.constants[name] = constant
     elif (resolved := module.resolve(value)) is not None:
         module.aliases[name] = resolved[0]
 
 
-def _dotted(node: cst.CSTNode | None) -> str | None:
-    if isinstance(node, cst.Name):
-        return node.value
-    if isinstance(node, cst.Attribute):
-        head = _dotted(node.value)
-        return f"{head}.{node.attr.value}" if head else None
-    return None
-
-
-def constant_value(node: cst.BaseExpression, constants: dict[str, int]) -> int | None:
-    """The integer ``node`` evaluates to in the formula language, with ``constants`` bound."""
-    try:
-        return evaluated(node, constants)
-    except FormulaError:
+def _dotted(node: ast.expr | None) -> str | None:
+    names = []
+    while isinstance(node, ast.Attribute):
+        names.append(node.attr)
+        node = node.value
+    if not isinstance(node, ast.Name):
         return None
+    return ".".join([node.id, *reversed(names)])
 
 
-def evaluated(node: cst.BaseExpression, constants: dict[str, int]) -> int | None:
-    """``node``'s integer value; None when it is no constant; LimitError when one too large."""
-    if not isinstance(node, _CONSTANT_NODES):
+def _evaluated(node: ast.expr, code: str, constants: dict[str, int]) -> int | None:
+    """``node``'s integer value; None when it is no constant; LimitError when one too large.
+
+    ``None``, ``True`` and ``False`` count as names: the formula language decides.
+    """
+    literal = isinstance(node, ast.Constant) and (node.value is None or isinstance(node.value, int))
+    if not literal and not isinstance(node, _CONSTANT_NODES):
         return None
     # parentheses, so an expression broken over lines inside the call still parses
-    return evaluate(f"({_code(node)}\n)", constants)
+    return evaluate(f"({code}\n)", constants)
 
 
-def _code(node: cst.CSTNode) -> str:
-    return cst.Module([]).code_for_node(node)
+# --- register calls -------------------------------------------------------------------------
+
+_Call = tuple[ast.Call, str, tuple[str, bool]]  # the call, what it registers with, its callee
 
 
-# --- one walk over the tree -----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class _Found:
-    call: cst.Call
-    call_range: tuple[int, int]  # character offsets into the text
-    estimate: cst.Arg | None
-    estimate_range: tuple[int, int] | None
-    factory: str | None
-    registered_with: str
-    registry: tuple[str, bool]  # the callee's dotted name, and whether it came through an import
-
-
-class _Collector:
-    """What one walk over the tree finds: register calls, comments, line ends."""
-
-    def __init__(self, module: _Module, config: Config) -> None:
-        self.module = module
-        self.config = config
-        self.scope: list[str] = []
-        self.factories: dict[int, str | None] = {}  # id(call) -> the factory it registers
-        self.wanted: set[int] = set()  # ids of nodes whose offsets we keep
-        self.starts: dict[int, int] = {}
-        self.ranges: dict[int, tuple[int, int]] = {}
-        self.calls: list[tuple[cst.Call, str, tuple[str, bool]]] = []
-        self.comments: list[tuple[int, str]] = []  # (offset, text) of every real comment
-        self.newlines: list[int] = []  # offsets of real line ends (not inside strings)
-
-    def enter(self, node: cst.CSTNode, offset: int) -> None:
-        kind = type(node)
-        if kind is cst.Comment:
-            self.comments.append((offset, node.value))  # type: ignore[attr-defined]
-            return
-        if kind is cst.Newline:
-            self.newlines.append(offset)
-            return
-        if kind is cst.FunctionDef or kind is cst.ClassDef:
-            self._scope(node)  # type: ignore[arg-type]
-        elif kind is cst.Call:
-            self._call(node)  # type: ignore[arg-type]
-        if id(node) in self.wanted:
-            self.starts[id(node)] = offset
-
-    def leave(self, node: cst.CSTNode, offset: int) -> None:
-        if id(node) in self.starts:
-            self.ranges[id(node)] = (self.starts[id(node)], offset)
-        if type(node) is cst.FunctionDef:
-            del self.scope[-2:]
-        elif type(node) is cst.ClassDef:
-            self.scope.pop()
-
-    def _scope(self, node: cst.FunctionDef | cst.ClassDef) -> None:
-        qualname = ".".join([*self.scope, node.name.value])
-        for decorator in node.decorators:
-            if isinstance(decorator.decorator, cst.Call):
-                self.factories.setdefault(id(decorator.decorator), qualname)
-        self.scope.extend([node.name.value, "<locals>"] if isinstance(node, cst.FunctionDef)
-                          else [node.name.value])
-
-    def _call(self, node: cst.Call) -> None:
-        if isinstance(node.func, cst.Call) and len(node.args) == 1:  # register(...)(factory)
-            self.factories.setdefault(id(node.func), _dotted(node.args[0].value))
-        resolved = self.module.resolve(node.func)
+def _register_calls(tree: ast.Module, seen: Screen, module: _Module,
+                    config: Config) -> tuple[list[_Call], dict[int, str | None]]:
+    """The register calls among the screen's, and the factory each call registers (by ``id``):
+    the function or class it decorates, or ``x`` in ``register(...)(x)``."""
+    factories: dict[int, str | None] = {}
+    for statement, scope in statements(tree):
+        if isinstance(statement, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
+            for decorator in statement.decorator_list:
+                if isinstance(decorator, ast.Call):
+                    factories[id(decorator)] = ".".join([*scope, statement.name])
+    calls = []
+    for call in seen.calls:
+        outer = seen.wrapping.get(id(call))
+        arguments = [*outer.args, *(k.value for k in outer.keywords)] if outer else []
+        if len(arguments) == 1:
+            only = arguments[0]
+            factories.setdefault(id(call), _dotted(only.value if isinstance(only, ast.Starred) else only))
+        resolved = module.resolve(call.func)
         registered_with = resolved and next(
-            (w for w in self.config.register_functions if _names_match(resolved[0], w)), None)
-        if resolved is None or registered_with is None:
-            return
-        self.factories.setdefault(id(node), None)
-        self.calls.append((node, registered_with, resolved))
-        self.wanted.add(id(node))
-        estimate = _estimate_arg(node, self.config)
-        if estimate is not None:
-            self.wanted.add(id(estimate.value))
-
-    def found(self) -> list[_Found]:
-        """The register calls in the order they appear in the file."""
-        results = []
-        for call, registered_with, resolved in sorted(self.calls, key=lambda c: self.ranges[id(c[0])]):
-            estimate = _estimate_arg(call, self.config)
-            results.append(_Found(
-                call=call, call_range=self.ranges[id(call)], estimate=estimate,
-                estimate_range=self.ranges[id(estimate.value)] if estimate else None,
-                factory=self.factories.get(id(call)), registered_with=registered_with,
-                registry=resolved,
-            ))
-        return results
+            (w for w in config.register_functions if _names_match(resolved[0], w)), None)
+        if resolved is not None and registered_with is not None:
+            calls.append((call, registered_with, resolved))
+    return calls, factories
 
 
 def _names_match(resolved: str, wanted: str) -> bool:
@@ -262,14 +224,148 @@ def _names_match(resolved: str, wanted: str) -> bool:
     return resolved.startswith(".") and wanted.endswith("." + bare)
 
 
-def _estimate_arg(call: cst.Call, config: Config) -> cst.Arg | None:
-    positional = [arg for arg in call.args if arg.keyword is None and not arg.star]
-    for arg in call.args:
-        if arg.keyword is not None and arg.keyword.value == config.estimate_keyword:
-            return arg
+def _estimate_arg(call: ast.Call, config: Config) -> tuple[ast.expr, bool] | None:
+    """The estimate argument's value, and whether it is given by keyword."""
+    for named in call.keywords:
+        if named.arg == config.estimate_keyword:
+            return named.value, True
+    positional = [arg for arg in call.args if not isinstance(arg, ast.Starred)]
     if len(positional) > config.estimate_position:
-        return positional[config.estimate_position]
+        return positional[config.estimate_position], False
     return None
+
+
+@dataclass(frozen=True)
+class _Found:
+    call: ast.Call
+    call_range: tuple[int, int]  # character offsets into the text, parentheses included
+    func_range: tuple[int, int]
+    estimate: tuple[ast.expr, bool] | None  # the value, given by keyword?
+    estimate_range: tuple[int, int] | None
+    factory: str | None
+    registered_with: str
+    registry: tuple[str, bool]  # the callee's dotted name, and whether it came through an import
+
+
+def _found(call: ast.Call, registered_with: str, resolved: tuple[str, bool],
+           factories: dict[int, str | None], tokens: _Tokens, config: Config) -> _Found:
+    estimate = _estimate_arg(call, config)
+    return _Found(call=call, call_range=tokens.written(call), func_range=tokens.written(call.func),
+                  estimate=estimate, estimate_range=tokens.written(estimate[0]) if estimate else None,
+                  factory=factories.get(id(call)), registered_with=registered_with, registry=resolved)
+
+
+# --- what ast lacks: comments, real line ends, parentheses ----------------------------------
+
+
+class _Tokens:
+    """``tokenize`` over the lines around the register calls: from the start of the top-level
+    statement holding the line above each call (where no string or bracket is open) to the
+    call's last line.  Comments, line ends and brackets anywhere else concern no registration."""
+
+    def __init__(self, source: _Source, tree: ast.Module, calls: Sequence[tuple[int, int]]) -> None:
+        self.source = source
+        self.comments: list[tuple[int, str]] = []  # (offset, text) of every real comment read
+        self.closed: set[int] = set()  # lines whose line end is real
+        self.marks: list[tuple[int, int, int, str]] = []  # (start, end, type, string), no comments
+        self.partner: dict[int, int] = {}  # index of a "(" in marks -> its ")"
+        regions = _regions(source.where, tree, calls)
+        while regions:
+            self._read(regions)
+        self.starts = [mark[0] for mark in self.marks]
+
+    def _read(self, regions: list[tuple[int, int]]) -> None:
+        """Tokenize from the first region on, through every region it reaches, until no
+        bracket is open past a region's last line (an enclosing call's ``)`` may be below)."""
+        where, opened = self.source.where, list[int]()  # indices in marks of open brackets
+        first, last = regions.pop(0)
+        at = where.starts[first - 1]
+        self.marks.append((at, at, tokenize.NEWLINE, ""))  # what precedes a region is no callee
+        lines = (where.content(number) + "\n" for number in range(first, len(where.lines) + 1))
+        for token in tokenize.generate_tokens(lines.__next__):
+            line = token.start[0] + first - 1
+            while line > last and regions and regions[0][0] <= line:
+                last = max(last, regions.pop(0)[1])
+            if line > last and not opened:
+                return
+            self._take(token, line, opened)
+
+    def _take(self, token: tokenize.TokenInfo, line: int, opened: list[int]) -> None:
+        start = self.source.where.offset(line, token.start[1])
+        if token.type == tokenize.COMMENT:
+            self.comments.append((start, token.string))
+        elif token.type in (tokenize.NL, tokenize.NEWLINE):
+            self.closed.add(line)
+        if token.type in (tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT):
+            return
+        if token.type == tokenize.OP and token.string in ("(", "[", "{"):
+            opened.append(len(self.marks))
+        elif token.type == tokenize.OP and token.string in (")", "]", "}") and opened:
+            self.partner[opened.pop()] = len(self.marks)
+        self.marks.append((start, start + len(token.string), token.type, token.string))
+
+    def written(self, node: ast.expr) -> tuple[int, int]:
+        """``node``'s offsets with the parentheses around it (not a call's own)."""
+        start, end = self.source.range(node)
+        if isinstance(node, ast.GeneratorExp):
+            start, end = self._unwrapped(start, end)
+        while True:
+            before = bisect.bisect_left(self.starts, start) - 1
+            after = bisect.bisect_left(self.starts, end)
+            if (after >= len(self.marks) or self.partner.get(before) != after
+                    or self.marks[before][3] != "(" or _calls(self.marks[before - 1])):
+                return start, end
+            start, end = self.marks[before][0], self.marks[after][1]
+
+    def _unwrapped(self, start: int, end: int) -> tuple[int, int]:
+        """A call's only argument ``f(x for x in y)``: ast counts the call's parentheses in."""
+        opening = bisect.bisect_left(self.starts, start)
+        closing = self.partner.get(opening, -1)
+        if closing < 0 or self.marks[closing][1] != end or not _calls(self.marks[opening - 1]):
+            return start, end
+        return self.marks[opening + 1][0], self.marks[closing - 1][1]
+
+
+def _calls(mark: tuple[int, int, int, str]) -> bool:
+    """Does a "(" after this token open a call's arguments (rather than wrap an expression)?"""
+    _, _, kind, string = mark
+    if kind == tokenize.NAME:
+        return not keyword.iskeyword(string)
+    return kind in (tokenize.NUMBER, tokenize.STRING) or string in (")", "]", "}")
+
+
+def _regions(where: Lines, tree: ast.Module, calls: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
+    """The (first, last) lines to tokenize, merged, each starting where no token is open."""
+    groups: list[tuple[int, int]] = []  # top-level statements' lines; a shared line joins them
+    for statement in tree.body:
+        first = _first_line(statement, where)
+        if groups and groups[-1][1] >= first:
+            groups[-1] = (groups[-1][0], statement.end_lineno or first)
+        else:
+            groups.append((first, statement.end_lineno or first))
+    starts = [first for first, _ in groups]
+    wanted = []
+    for first, last in calls:
+        above = max(first - 1, 1)
+        index = bisect.bisect_right(starts, above) - 1
+        inside = index >= 0 and groups[index][1] >= above
+        wanted.append((groups[index][0] if inside else above, last))
+    merged: list[tuple[int, int]] = []
+    for first, last in sorted(wanted):
+        if merged and first <= merged[-1][1]:
+            merged[-1] = (merged[-1][0], max(last, merged[-1][1]))
+        else:
+            merged.append((first, last))
+    return merged
+
+
+def _first_line(statement: ast.stmt, where: Lines) -> int:
+    """A top-level statement's first line: its first decorator's ``@``."""
+    decorators: list[ast.expr] = getattr(statement, "decorator_list", [])
+    first = min([statement.lineno, *(d.lineno for d in decorators)])
+    while decorators and first > 1 and not where.content(first).lstrip().startswith("@"):
+        first -= 1  # @(\n  register(...)\n)
+    return first
 
 
 # --- which registration a comment belongs to ------------------------------------------------
@@ -287,16 +383,16 @@ class _Owners:
     """Comments and the one registration each belongs to: the call it is inside, the call its
     line ends (a trailing comment), or the call starting on the next line (a comment line)."""
 
-    def __init__(self, collector: _Collector, found: Sequence[_Found], where: Lines, text: str) -> None:
+    def __init__(self, tokens: _Tokens, found: Sequence[_Found], where: Lines, text: str) -> None:
         self.where = where
         self.text = text
         self.calls = [(f.call_range, where.position(f.call_range[0])[0],
                        where.position(f.call_range[1])[0]) for f in found]
         self.by_line: dict[int, list[_Comment]] = {}
-        for offset, value in collector.comments:
+        for offset, value in tokens.comments:
             comment = self._comment(offset, value)
             self.by_line.setdefault(comment.line, []).append(comment)
-        self.closed = {where.position(offset)[0] for offset in collector.newlines}
+        self.closed = tokens.closed
         self.formulas = [f for cs in self.by_line.values() for c in cs
                          if "ormula" in c.text and (f := self._formula(c)) is not None]
 
@@ -385,44 +481,50 @@ class _Owners:
 
 
 def _site(path: Path, display: str, index: int, found: _Found, module: _Module, owners: _Owners,
-          where: Lines, module_name: str) -> Site:
+          source: _Source, module_name: str) -> Site:
+    where = source.where
     name, topology = _strings(found.call, ("name", "topology"))
     call = where.span(*found.call_range)
     estimate = None
     if found.estimate is not None and found.estimate_range is not None:
-        estimate = _estimate(found.estimate, where.span(*found.estimate_range), module, owners, index)
+        estimate = _estimate(found.estimate, found.estimate_range, source, module, owners, index)
     noqa_lines = {call.line}
     if estimate is not None:
         noqa_lines |= {estimate.span.line, estimate.span.end_line}
     dotted, imported = found.registry
+    start, end = found.func_range
     return Site(
         path=path,
         display=display,
         call=call,
         blueprint=Blueprint(name=name, topology=topology, factory=found.factory),
         estimate=estimate,
-        register=_code(found.call.func),
+        register=source.text[start:end],
         registered_with=found.registered_with,
         noqa=owners.noqa(noqa_lines),
         registry=qualified(dotted, path, module_name, imported=imported),
     )
 
 
-def _strings(call: cst.Call, keywords: tuple[str, ...]) -> tuple[str | None, ...]:
-    positional = [arg.value for arg in call.args if arg.keyword is None and not arg.star]
-    named = {arg.keyword.value: arg.value for arg in call.args if arg.keyword is not None}
+def _strings(call: ast.Call, keywords: tuple[str, ...]) -> tuple[str | None, ...]:
+    positional = [arg for arg in call.args if not isinstance(arg, ast.Starred)]
+    named = {arg.arg: arg.value for arg in call.keywords if arg.arg is not None}
     values: list[str | None] = []
-    for index, keyword in enumerate(keywords):
-        node = named.get(keyword, positional[index] if index < len(positional) else None)
-        text = node.evaluated_value if isinstance(node, cst.SimpleString | cst.ConcatenatedString) else None
+    for index, keyword_ in enumerate(keywords):
+        node = named.get(keyword_, positional[index] if index < len(positional) else None)
+        text = node.value if isinstance(node, ast.Constant) else None
         values.append(text if isinstance(text, str) else None)
     return tuple(values)
 
 
-def _estimate(arg: cst.Arg, span: Span, module: _Module, owners: _Owners, index: int) -> Estimate:
+def _estimate(argument: tuple[ast.expr, bool], written: tuple[int, int], source: _Source,
+              module: _Module, owners: _Owners, index: int) -> Estimate:
+    node, by_keyword = argument
+    code = source.text[written[0]:written[1]]
+    span = source.where.span(*written)
     value, beyond = None, None
     try:
-        value = evaluated(arg.value, module.constants)
+        value = _evaluated(node, code, module.constants)
     except LimitError as exc:
         beyond = str(exc)
     except FormulaError:
@@ -430,51 +532,50 @@ def _estimate(arg: cst.Arg, span: Span, module: _Module, owners: _Owners, index:
     kind: EstimateKind = "other"
     if value is not None or beyond:
         kind = "constant"
-    elif isinstance(arg.value, cst.Lambda) or _dotted(arg.value) in module.functions:
+    elif isinstance(node, ast.Lambda) or _dotted(node) in module.functions:
         kind = "callable"
     documented = owners.formula(index, span)
-    return Estimate(kind=kind, source=_code(arg.value), span=span, value=value, beyond=beyond,
+    return Estimate(kind=kind, source=code, span=span, value=value, beyond=beyond,
                     formula=documented[0] if documented else None,
                     formula_span=documented[1] if documented else None,
                     slot=owners.slot(index, span), above=owners.above(index, span),
-                    keyword=arg.keyword is not None)
+                    keyword=by_keyword)
 
 
 # --- register definitions (for fix safety) --------------------------------------------------
 
 
-def _register_defs(tree: cst.Module, config: Config) -> tuple[tuple[str, ...], tuple[str, ...]]:
+def _register_defs(tree: ast.Module, config: Config,
+                   source: _Source) -> tuple[tuple[str, ...], tuple[str, ...]]:
     """Register functions defined in this file, split by whether they take callables."""
     wanted = {name.rsplit(".", 1)[-1]: name for name in config.register_functions}
     callable_ones: list[str] = []
     plain: list[str] = []
     for qualname, function in _functions(tree.body, []):
-        target = wanted.get(function.name.value)
+        target = wanted.get(function.name)
         if target is None or not (qualname == target or qualname.endswith("." + target)
                                   or target.endswith("." + qualname)):
             continue
         annotation = _estimate_annotation(function, config)
         if annotation is not None:
-            (callable_ones if accepts_callable(annotation) else plain).append(target)
+            (callable_ones if accepts_callable(source.segment(annotation)) else plain).append(target)
     return tuple(callable_ones), tuple(plain)
 
 
-def _functions(body: Sequence[cst.CSTNode], scope: list[str]) -> Iterator[tuple[str, cst.FunctionDef]]:
+def _functions(body: Sequence[ast.stmt], scope: list[str]
+               ) -> Iterator[tuple[str, ast.FunctionDef | ast.AsyncFunctionDef]]:
     for statement in body:
-        if isinstance(statement, cst.FunctionDef):
-            yield ".".join([*scope, statement.name.value]), statement
-        elif isinstance(statement, cst.ClassDef):
-            yield from _functions(_block(statement.body), [*scope, statement.name.value])
+        if isinstance(statement, _DEFINITIONS):
+            yield ".".join([*scope, statement.name]), statement
+        elif isinstance(statement, ast.ClassDef):
+            yield from _functions(statement.body, [*scope, statement.name])
 
 
-def _estimate_annotation(function: cst.FunctionDef, config: Config) -> str | None:
-    params = list(function.params.params)
-    if params and params[0].name.value in ("self", "cls"):
+def _estimate_annotation(function: ast.FunctionDef | ast.AsyncFunctionDef, config: Config) -> ast.expr | None:
+    params = list(function.args.args)
+    if params and params[0].arg in ("self", "cls"):
         params = params[1:]
-    candidates = [p for p in [*params, *function.params.kwonly_params]
-                  if p.name.value == config.estimate_keyword]
+    candidates = [p for p in [*params, *function.args.kwonlyargs] if p.arg == config.estimate_keyword]
     if not candidates and len(params) > config.estimate_position:
         candidates = [params[config.estimate_position]]
-    if not candidates or candidates[0].annotation is None:
-        return None
-    return _code(candidates[0].annotation.annotation)
+    return candidates[0].annotation if candidates else None

@@ -1,6 +1,6 @@
 """``--fix``: fixes land byte-exact, verified, atomically; the rewritten code is right.
 
-The unit tests build findings the way the rules do (real LibCST sites, ``rulekit`` fixes, formulas
+The unit tests build findings the way the rules do (real sites, ``rulekit`` fixes, formulas
 known to be right for the fixtures) and call ``esper_lint.fix`` directly. The slow tests run the
 real command with the dynamic pass, then import the rewritten modules and compare every new
 callable and every formula comment with real parameter counts.

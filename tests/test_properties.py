@@ -22,6 +22,7 @@ import pytest
 import torch.nn as nn
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from libcst_oracle import find_sites as libcst_sites
 
 from esper_lint.config import Config
 from esper_lint.expression import evaluate
@@ -30,6 +31,7 @@ from esper_lint.measure import counted, sample_widths
 from esper_lint.model import Measurement, Site
 from esper_lint.pipeline import Run, lint
 from esper_lint.protocol import ItemResult
+from esper_lint.sites import find_sites
 from esper_lint.source import decode
 
 settings.register_profile("ci", max_examples=200, derandomize=True, database=None, deadline=None,
@@ -130,6 +132,8 @@ def test_every_registration_is_found_at_its_literal(tmp_path: Path,
     run = lint([str(path)], CONFIG, dynamic=False, cwd=tmp_path)
     assert {f.code for f in run.findings} == {"ESP001"}
     assert {(f.span.line, f.span.column) for f in run.findings} == literal_positions(text, found)
+    written = decode(path.read_bytes()).text
+    assert find_sites(path, path.name, written, CONFIG) == libcst_sites(path, path.name, written, CONFIG)
 
 
 @given(modules())

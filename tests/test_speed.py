@@ -28,10 +28,10 @@ def test_a_run_without_report_never_imports_the_html_report() -> None:
     assert "esper_lint.render.json" in imported and "esper_lint.render.html" not in imported
 
 
-def test_a_file_without_a_register_call_never_reaches_libcst() -> None:
+def test_a_file_without_a_register_call_never_reaches_the_site_finder() -> None:
     done, imported = lint(FIXTURES / "screen", "--no-dynamic", "--no-cache", ".")
     assert done.returncode == 0 and done.stdout.strip() == "[]", done.stdout
-    assert "libcst" not in imported
+    assert not {"esper_lint.sites", "libcst"} & imported
 
 
 def test_bare_name_excludes_never_load_pathspec(tmp_path: Path) -> None:
@@ -93,25 +93,28 @@ def test_two_modules_are_built_at_the_same_time_in_forks_of_their_own(tmp_path: 
 
 
 @pytest.mark.slow
-def test_a_warm_rerun_imports_neither_torch_nor_libcst(tmp_path: Path) -> None:
+def test_a_warm_rerun_imports_neither_torch_nor_the_site_finder(tmp_path: Path) -> None:
     demo = tmp_path / "demo"
     shutil.copytree(FIXTURES / "demo", demo, ignore=shutil.ignore_patterns(".esper-lint-cache"))
     first, imported = lint(demo, ".")
-    assert first.returncode == 1 and '"confirmed": true' in first.stdout and "libcst" in imported
+    assert first.returncode == 1 and '"confirmed": true' in first.stdout
+    assert "esper_lint.sites" in imported and "libcst" not in imported  # read from CPython's tree
     again, imported = lint(demo, ".")
     assert again.stdout == first.stdout
-    assert not {"torch", "libcst", "importlib.metadata"} & imported  # torch's version: its folder's name
+    # torch's version comes from its folder's name
+    assert not {"torch", "libcst", "esper_lint.sites", "importlib.metadata"} & imported
     _, events = traced(demo, ".")
     assert "static pass ended" in events and not any(e.startswith("worker started:") for e in events)
 
     (demo / "tools.py").write_text("print('unrelated')\n")
     again, imported = lint(demo, ".")
-    assert again.stdout == first.stdout and not {"torch", "libcst"} & imported
+    assert again.stdout == first.stdout and not {"torch", "esper_lint.sites"} & imported
 
     blueprints = demo / "seedlib" / "blueprints" / "cnn.py"
     blueprints.write_text(blueprints.read_text() + "\n# touched\n")
     static, imported = lint(demo, "--no-dynamic", ".")
-    assert "libcst" in imported and "torch" not in imported  # only the changed file is parsed again
+    assert "esper_lint.sites" in imported  # only the changed file is read again
+    assert not {"torch", "libcst"} & imported
     assert static.returncode == 1 and '"seedlib/blueprints/cnn.py"' in static.stdout
 
 

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
@@ -122,43 +121,6 @@ def test_every_span_covers_the_estimate_as_written(fixture: Path) -> None:
         assert text[start:end] == site.estimate.source
         call = site.call
         assert text[offsets[call.line - 1] + call.column - 1:].startswith(site.register + "(")
-
-
-def _ranges(walker: str, module: Any, text: str) -> dict[int, tuple[int, int]]:
-    """id(node) -> (start, end) offsets, as one of codewalk's two walkers reports them."""
-    from esper_lint import codewalk
-
-    starts: dict[int, int] = {}
-    ranges: dict[int, tuple[int, int]] = {}
-
-    class Recorder:
-        def enter(self, node: object, offset: int) -> None:
-            starts[id(node)] = offset
-
-        def leave(self, node: object, offset: int) -> None:
-            ranges[id(node)] = (starts[id(node)], offset)
-
-    if walker == "fast":
-        assert codewalk._fast(module, Recorder())
-    else:
-        codewalk._public(module, Recorder(), text)
-    return ranges
-
-
-@pytest.mark.parametrize("fixture", [*STATIC, *(FIXTURES / "bad" / name for name in
-                                                ("crlf.py", "latin1_cookie.py", "utf8_bom.py"))],
-                         ids=lambda p: p.name)
-def test_the_public_walker_gives_the_offsets_of_the_fast_one(fixture: Path) -> None:
-    """codewalk's fallback, for a LibCST whose internals moved, puts every node at the same place."""
-    import libcst as cst
-
-    from esper_lint.source import decode
-
-    text = decode(fixture.read_bytes()).text
-    module = cst.parse_module(text)
-    fast = _ranges("fast", module, text)
-    assert len(fast) > 20 and fast == _ranges("public", module, text)
-    assert fast[id(module)] == (0, len(text))
 
 
 def test_formula_text_inside_a_string_is_not_a_comment(tmp_path: Path) -> None:
