@@ -13,6 +13,7 @@ function's, or a name bound in the file to something ending in one (``reg = BR.r
 from __future__ import annotations
 
 import ast
+import bisect
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,11 +38,31 @@ def screen(tree: ast.Module, text: str, path: Path, display: str, config: Config
     if not possible and config.estimate_keyword not in text:
         return Screen(False, ())
     names = _register_names(tree, possible) if possible else set()
-    walker = _Walker(config.estimate_keyword, names)
+    walker = _Walker(config.estimate_keyword, names, _lines_spelling(text, {config.estimate_keyword, *names}))
     walker.visit(tree)
     uses = tuple(Use(path, display, line, how) for line, _, how in sorted(walker.reads) if how != "write")
     registers = bool(walker.calls) or walker.defines(possible)
     return Screen(registers, uses, tuple(walker.calls), walker.wrapping)
+
+
+def _lines_spelling(text: str, needles: set[str]) -> list[int] | None:
+    """The lines whose text holds one of ``needles``, in order (``None``: lines end in ``\\r``)."""
+    if "\r" in text:  # CPython's line numbers count a lone \r too; str.count would not
+        return None
+    found = sorted(i for needle in needles for i in _offsets(text, needle))
+    lines, line, counted = [], 1, 0
+    for offset in found:
+        line += text.count("\n", counted, offset)
+        counted = offset
+        lines.append(line)
+    return lines
+
+
+def _offsets(text: str, needle: str) -> Iterator[int]:
+    at = text.find(needle)
+    while at >= 0:
+        yield at
+        at = text.find(needle, at + len(needle))
 
 
 def _last(node: ast.expr) -> str | None:
@@ -91,12 +112,15 @@ _LEAVES = (ast.Name, ast.Constant)  # the most frequent nodes: nothing below
 class _Walker:
     """Register calls and reads of the estimate, each with the innermost context it is in.
 
-    Iterative, not an ``ast.NodeVisitor``: a chain of 800 attributes must not recurse.
+    Iterative, not an ``ast.NodeVisitor``: a chain of 800 attributes must not recurse.  A
+    statement none of whose lines spells the keyword or a callee's name is skipped whole: it can
+    hold neither (a statement is always in the plain "read" context, whatever encloses it).
     """
 
-    def __init__(self, keyword: str, callees: set[str]) -> None:
+    def __init__(self, keyword: str, callees: set[str], lines: list[int] | None) -> None:
         self.keyword = keyword
         self.callees = callees
+        self.lines = lines
         self.calls: list[ast.Call] = []
         self.wrapping: dict[int, ast.Call] = {}
         self.functions: set[str] = set()
@@ -109,7 +133,17 @@ class _Walker:
         stack: list[tuple[ast.AST, str]] = [(tree, "read")]
         while stack:
             node, how = stack.pop()
+            if isinstance(node, ast.stmt) and not self._spells(node):
+                continue
             stack.extend(self._children(node, how))
+
+    def _spells(self, node: ast.stmt) -> bool:
+        if self.lines is None:
+            return True
+        decorators = getattr(node, "decorator_list", None)
+        first = decorators[0].lineno if decorators else node.lineno
+        at = bisect.bisect_left(self.lines, first)
+        return at < len(self.lines) and self.lines[at] <= (node.end_lineno or node.lineno)
 
     def _children(self, node: ast.AST, how: str) -> list[tuple[ast.AST, str]]:
         """``node``'s children, each with the context a read of the estimate there is in."""
