@@ -125,8 +125,10 @@ def test_every_demo_blueprint_gets_a_formula(demo: DynamicResult) -> None:
 def test_formulas_hold_at_widths_never_sampled(demo: DynamicResult, demo_modules: None) -> None:
     for site, m in demo.measurements.items():
         assert m.formula is not None
-        for width in UNSAMPLED:
-            assert width not in dict(m.counts)
+        # each run also draws widths at random above 256, which may fall on some of these
+        unsampled = [width for width in UNSAMPLED if width not in dict(m.counts)]
+        assert len(unsampled) >= len(UNSAMPLED) - RANDOM_WIDTHS
+        for width in unsampled:
             actual = real_count(site, width)
             if actual is not None:
                 env = {m.variable: width, **dict(m.params)}
