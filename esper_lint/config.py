@@ -100,21 +100,35 @@ _TABLES = {"per-file-ignores", "reference-dims"}
 KNOWN_KEYS = _LISTS | set(_SCALARS) | _TABLES | {"count"}
 
 
-def find_pyproject(start: Path, found: dict[Path, Path | None] | None = None) -> Path | None:
+Found = dict[Path, tuple[Path, Path | None]]
+
+
+def find_pyproject(start: Path, found: Found | None = None) -> Path | None:
     """The nearest ``pyproject.toml`` at or above ``start`` that has ``[tool.esper-lint]``;
-    ``found`` remembers the answer for each folder looked at."""
-    found = {} if found is None else found
-    if start in found:  # also as given: resolving costs a system call per path component
+    ``found`` remembers each folder looked at (as given and resolved): its real path and answer."""
+    return _nearest(start, {} if found is None else found)[1]
+
+
+def _nearest(start: Path, found: Found) -> tuple[Path, Path | None]:
+    if start in found:
         return found[start]
-    folder = start.resolve()
+    above = found.get(start.parent)
+    if above is not None and start.name != ".." and not start.is_symlink():
+        folder = above[0] / start.name  # resolving costs a system call per path component
+    else:
+        folder = start.resolve()
     if folder not in found:
         candidate = folder / "pyproject.toml"
-        if candidate.is_file() and "esper-lint" in _tool(_read_toml(candidate), candidate):
-            found[folder] = candidate
+        if _configures(candidate):
+            found[folder] = (folder, candidate)
         else:
-            found[folder] = None if folder.parent == folder else find_pyproject(folder.parent, found)
+            found[folder] = (folder, None if folder.parent == folder else _nearest(folder.parent, found)[1])
     found[start] = found[folder]
-    return found[folder]
+    return found[start]
+
+
+def _configures(pyproject: Path) -> bool:
+    return pyproject.is_file() and "esper-lint" in _tool(_read_toml(pyproject), pyproject)
 
 
 def load(path: Path | None, cwd: Path | None = None) -> Config:
@@ -247,7 +261,7 @@ class Nearest:
         self._cwd = (cwd or Path.cwd()).absolute()
         self._select, self._ignore = select, ignore
         self._fixed = self._with_cli(load(explicit, self._cwd)) if explicit is not None else None
-        self._found: dict[Path, Path | None] = {}  # folder -> its configuring pyproject.toml
+        self._found: Found = {}  # folder -> its real path and configuring pyproject.toml
         self._configs: dict[Path | None, Config] = {}
         self._given: dict[Path, Config] = {}  # each path asked about (a run asks per folder)
 

@@ -48,7 +48,7 @@ def diagnostic(code: str, display: str, message: str, span: Span = FILE_START) -
 def discover(paths: Sequence[str], config: Config, cwd: Path | None = None) -> Discovery:
     cwd = (cwd or Path.cwd()).absolute()
     excluded = Excluded(config.exclude + config.extend_exclude)
-    files: dict[Path, SourceFile] = {}
+    files: dict[str, SourceFile] = {}  # by real path
     problems: list[Finding] = []
     skipped: list[str] = []
     for given in paths:
@@ -66,7 +66,7 @@ def discover(paths: Sequence[str], config: Config, cwd: Path | None = None) -> D
         elif not _python(path):
             skipped.append(f"{given}: not a Python file (.py, .pyi, or a python shebang); skipped")
         else:  # named explicitly: linted even if excluded, as ruff and flake8 do
-            files.setdefault(real, SourceFile(path, display_path(path, cwd)))
+            files.setdefault(str(real), SourceFile(path, display_path(path, cwd)))
     return Discovery(tuple(files.values()), tuple(problems), tuple(skipped))
 
 
@@ -135,44 +135,54 @@ def _gitignore(patterns: Sequence[str]) -> pathspec.GitIgnoreSpec:
     return pathspec.GitIgnoreSpec.from_lines(patterns)
 
 
-def _walk(top: Path, root: Path, excluded: Excluded) -> Iterator[tuple[Path, Path, str]]:
-    """Python files below ``top`` (as found, their real path), following directory links but never
-    round a loop.  Excluded folders are never entered.  A folder's real path is its parent's
+def _walk(top: Path, root: Path, excluded: Excluded) -> Iterator[tuple[Path, str, str]]:
+    """Python files below ``top`` (as found, their real path's text), following directory links but
+    never round a loop.  Excluded folders are never entered.  A folder's real path is its parent's
     plus its name unless it is a link: resolving every folder costs a system call per component."""
     real_top = top.resolve()
     base = root if real_top.is_relative_to(root) else real_top
     seen: set[tuple[int, int]] = set()
-    stack = [(top, real_top)]
+    stack = [(top, real_top, _prefix(real_top, base))]
     while stack:
-        folder, real = stack.pop()
+        folder, real, prefix = stack.pop()
         try:
             info = folder.stat()
             entries = sorted(os.scandir(folder), key=lambda e: e.name)
         except OSError as error:
-            yield folder, folder, f"cannot read directory: {error.strerror}"
+            yield folder, str(folder), f"cannot read directory: {error.strerror}"
             continue
         if (info.st_dev, info.st_ino) in seen:
             if real in (folder.parent.resolve(), *folder.parent.resolve().parents):
-                yield folder, folder, "directory symlink loop; skipped"
+                yield folder, str(folder), "directory symlink loop; skipped"
             continue
         seen.add((info.st_dev, info.st_ino))
         subfolders = []
-        # paths as strings until a file is kept: pathlib costs more than the walk itself
-        prefix = real.relative_to(base).as_posix() + "/" if real.is_relative_to(base) else f"{real}/"
-        prefix = "" if prefix == "./" else prefix
         if folder is top and excluded.below(prefix):
             return
+        real_text = str(real).rstrip("/")
         for entry in entries:
             relative = prefix + entry.name
             if _is_dir(entry):
                 if not excluded.folder(relative, entry.name):
-                    path = Path(entry.path)  # an excluded folder is never entered
-                    subfolders.append((path, path.resolve() if entry.is_symlink() else real / entry.name))
+                    path = folder / entry.name  # an excluded folder is never entered
+                    if entry.is_symlink():
+                        linked = path.resolve()
+                        subfolders.append((path, linked, _prefix(linked, base)))
+                    else:
+                        subfolders.append((path, real / entry.name, relative + "/"))
             elif (entry.name.endswith((".py", ".pyi")) and _is_file(entry)
                   and not excluded.file(relative, entry.name)):
-                path = Path(entry.path)
-                yield path, path.resolve() if entry.is_symlink() else real / entry.name, ""
+                path = folder / entry.name  # a file's path is made once, and its real path not at all
+                yield path, str(path.resolve()) if entry.is_symlink() else f"{real_text}/{entry.name}", ""
         stack.extend(reversed(subfolders))
+
+
+def _prefix(real: Path, base: Path) -> str:
+    """A folder's path from ``base``, ``/``-terminated, as exclude patterns are matched against
+    (absolute outside it).  The walk works on strings until a file is kept: pathlib costs
+    more than the walk itself."""
+    prefix = real.relative_to(base).as_posix() + "/" if real.is_relative_to(base) else f"{real}/"
+    return "" if prefix == "./" else prefix
 
 
 def _is_dir(entry: os.DirEntry[str]) -> bool:

@@ -8,6 +8,7 @@ stages and call them directly.
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -62,10 +63,14 @@ def _grouped(paths: Sequence[str], config_for: ConfigFor, cwd: Path | None) -> d
     files: dict[Config, list[SourceFile]] = {}
     diagnostics: dict[Config, list[Finding]] = {}
     skipped: dict[Config, list[str]] = {}
+    by_folder: dict[str, Config] = {}  # a file's configuration is its folder's
     for config, chosen in given.items():
         found = discover(chosen, config, cwd)
-        for file in found.files:  # by its folder: a file's configuration is its folder's
-            files.setdefault(config_for(file.path.parent), []).append(file)
+        for file in found.files:
+            folder = os.path.dirname(file.path)
+            if folder not in by_folder:
+                by_folder[folder] = config_for(Path(folder))
+            files.setdefault(by_folder[folder], []).append(file)
         diagnostics.setdefault(config, []).extend(found.diagnostics)
         skipped.setdefault(config, []).extend(found.skipped)
     return {config: Discovery(tuple(files.get(config, ())), tuple(diagnostics.get(config, ())),

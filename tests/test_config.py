@@ -169,6 +169,21 @@ def test_each_file_uses_its_nearest_config_whatever_the_order(paths: tuple[str, 
     assert "at dim=64" in findings[0]["message"] and result.exit_code == 1
 
 
+@pytest.mark.parametrize(("cwd", "paths", "flagged"), [
+    ("narrow", (".",), "linked/norm.py"),  # through a link: where the folder really is
+    ("narrow", ("../wide", "."), "../wide/blueprints/norm.py"),
+    ("narrow/blueprints", ("../../wide/blueprints", "."), "../../wide/blueprints/norm.py"),
+])
+def test_a_file_is_configured_by_the_folder_it_really_is_in(tmp_path: Path, cwd: str,
+                                                           paths: tuple[str, ...], flagged: str) -> None:
+    projects = tmp_path / "projects"
+    shutil.copytree(TWO_PROJECTS, projects)
+    if paths == (".",):
+        (projects / "narrow" / "linked").symlink_to(projects / "wide" / "blueprints")
+    _, findings = run_json("--no-dynamic", *paths, cwd=projects / cwd)
+    assert [(f["path"], f["code"]) for f in findings] == [(flagged, "ESP005")]
+
+
 def test_config_option_overrides_every_nearest_config() -> None:
     _, findings = run_json("--no-dynamic", "--config", "narrow/pyproject.toml", "wide", "narrow",
                            cwd=TWO_PROJECTS)
