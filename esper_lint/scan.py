@@ -25,7 +25,7 @@ from esper_lint.cache import Cache
 from esper_lint.config import Config
 from esper_lint.discover import SourceFile, diagnostic
 from esper_lint.model import FileFacts, Finding, Site, Span, Use
-from esper_lint.screen import screen
+from esper_lint.screen import register_leaves, screen
 from esper_lint.source import Source, SourceError, decode, read_bytes
 
 # Below this many files to parse, a pool's start-up and its results' pickling cost more than it
@@ -63,7 +63,7 @@ def scan(files: Sequence[SourceFile], config: Config, jobs: int | None = None,
          given: Mapping[Path, bytes] | None = None,
          on_parse: Callable[[], None] | None = None) -> ScanResult:
     """``given``: files' bytes already read (standard input), in place of what is on disk;
-    ``on_parse``: called before parsing, when some candidate file's result is not cached."""
+    ``on_parse``: called before parsing, when a file that may register is not cached."""
     wanted = needles(config)
     problems: list[Finding] = []
     candidates: list[tuple[SourceFile, bytes]] = []
@@ -80,7 +80,8 @@ def scan(files: Sequence[SourceFile], config: Config, jobs: int | None = None,
     keys = {file: _key(file, data, config) for file, data in candidates}
     results = {file: _recalled(cache.read(keys[file]), data) for file, data in candidates}
     todo = [(file, data) for file, data in candidates if results[file] is None]
-    if todo and on_parse is not None:
+    leaves = [leaf.encode() for leaf in register_leaves(config)]
+    if on_parse is not None and any(leaf in data for _, data in todo for leaf in leaves):
         on_parse()
     for (file, _), result in zip(todo, _parse_all(todo, config, jobs), strict=True):
         results[file] = result

@@ -30,8 +30,13 @@ class Screen:
     wrapping: Mapping[int, ast.Call] = field(default_factory=dict)  # id(f(...)) -> f(...)(x)
 
 
+def register_leaves(config: Config) -> set[str]:
+    """The last names of the register functions: a file that spells none cannot register."""
+    return {name.rsplit(".", 1)[-1] for name in config.register_functions}
+
+
 def screen(tree: ast.Module, text: str, path: Path, display: str, config: Config) -> Screen:
-    leaves = {name.rsplit(".", 1)[-1] for name in config.register_functions}
+    leaves = register_leaves(config)
     # Whatever binds or calls a register function spells its name; whatever reads the estimate
     # spells the keyword: a name absent from the text spares its part of the walk.
     possible = {leaf for leaf in leaves if leaf in text}

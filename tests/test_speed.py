@@ -109,6 +109,11 @@ def test_a_warm_rerun_imports_neither_torch_nor_the_site_finder(tmp_path: Path) 
     (demo / "tools.py").write_text("print('unrelated')\n")
     again, imported = lint(demo, ".")
     assert again.stdout == first.stdout and not {"torch", "esper_lint.sites"} & imported
+    # a new file that reads the estimate is parsed, but cannot register: no worker for it
+    (demo / "cheapest.py").write_text("def cheapest(specs):\n"
+                                      "    return min(specs, key=lambda s: s.param_estimate)\n")
+    again, events = traced(demo, ".")
+    assert again.returncode == 1 and not any(e.startswith("worker started:") for e in events)
 
     blueprints = demo / "seedlib" / "blueprints" / "cnn.py"
     blueprints.write_text(blueprints.read_text() + "\n# touched\n")
