@@ -257,17 +257,3 @@ def _build(kind: type[T], payload: dict[str, Any]) -> T:
         where = error.args[0] if error.args else payload
         raise ProtocolError(f"{kind.__name__}: malformed at {_quote(where)}") from None
     return built
-
-
-# --- shared with the static pass ---------------------------------------------------------------
-
-
-def accepts_callable(annotation: str) -> bool:
-    """Does an estimate parameter annotated ``annotation`` take a callable estimate?
-
-    ``annotation`` is the annotation's source text (the static pass) or the text or
-    ``repr`` of the resolved hint (the worker); both must decide alike.  Any mention
-    of ``Callable`` counts, so that ``typing.Callable[[int], int]``,
-    ``collections.abc.Callable`` and ``int | Callable[..., int]`` all do.
-    """
-    return "Callable" in annotation

@@ -8,9 +8,9 @@ another's measurement, and the cost stays near one torch import.  Up to one fork
 per core (``--forks``) builds at a time; their replies are passed on in request
 order.  Each fork, and the worker above them, is the subreaper of everything user
 code starts, so it can end it all, even processes that left its session.
-:mod:`esper_lint.protocol` defines the messages.  Only the standard library, torch
-and that module are imported here: the worker must start under any interpreter the
-parent was started with.
+:mod:`esper_lint.protocol` defines the messages.  Only the standard library, torch,
+that module and the two it shares with the static pass (``record``, ``signature``) are
+imported here: the worker must start under any interpreter the parent was started with.
 """
 
 from __future__ import annotations
@@ -56,11 +56,11 @@ from esper_lint.protocol import (
     Sample,
     Warmed,
     Warming,
-    accepts_callable,
     decode_request,
     encode,
     frame,
 )
+from esper_lint.signature import accepts_callable
 
 DOMAIN_ERRORS = (ValueError, AssertionError)  # how factories and torch modules reject a width
 MAX_DETAIL = 300  # characters of an error's last line worth sending

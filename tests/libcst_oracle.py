@@ -33,7 +33,7 @@ from esper_lint.expression import FormulaError, LimitError, evaluate
 from esper_lint.lines import Lines
 from esper_lint.model import Blueprint, Estimate, EstimateKind, FileFacts, Site, Slot, Span
 from esper_lint.modules import module_of, qualified
-from esper_lint.protocol import accepts_callable
+from esper_lint.signature import accepts_callable
 
 FORMULA_COMMENT = re.compile(r"#\s*[Ff]ormula:\s*(?P<expr>[^#]*?)\s*(?=#|$)")
 NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)

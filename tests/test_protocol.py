@@ -20,12 +20,12 @@ from esper_lint.protocol import (
     Request,
     Warmed,
     Warming,
-    accepts_callable,
     decode,
     decode_request,
     encode,
     expect,
 )
+from esper_lint.signature import accepts_callable
 
 MEASURED = ItemResult(
     index=2, variable="dim", params=(("rank", 8),), counts=((1, 17), (2, 34)),
@@ -118,4 +118,5 @@ def test_the_worker_side_loads_nothing_else_of_esper_lint() -> None:
              "print(*sorted(m for m in sys.modules if m.partition('.')[0] == 'esper_lint'))")
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     loaded = done.stdout.split()
-    assert loaded == ["esper_lint", "esper_lint.protocol", "esper_lint.record", "esper_lint.worker"]
+    assert loaded == ["esper_lint", "esper_lint.protocol", "esper_lint.record", "esper_lint.signature",
+                      "esper_lint.worker"]
