@@ -6,6 +6,7 @@ change something), 2 usage or configuration error or an internal failure.
 
 from __future__ import annotations
 
+import gc
 import sys
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -18,6 +19,11 @@ from esper_lint.atomic import write_atomically
 from esper_lint.config import ConfigError, ConfigFor, Nearest
 from esper_lint.render import Report, ReportError, renderers
 from esper_lint.render.text import fix_summary, plural
+
+# A run is short and frees what it allocates by reference counting (trees, tokens, records
+# hold no cycles); the cyclic collector's default pass every 700 allocations cost ~7% of a
+# static run's CPU. mypy raises the threshold the same way.
+gc.set_threshold(100_000, 20, 20)
 
 if TYPE_CHECKING:
     from esper_lint.pipeline import Run
