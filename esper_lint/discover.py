@@ -45,9 +45,13 @@ def diagnostic(code: str, display: str, message: str, span: Span = FILE_START) -
     return Finding(code=code, path=display, span=span, message=message, level="warning")
 
 
-def discover(paths: Sequence[str], config: Config, cwd: Path | None = None) -> Discovery:
+def discover(paths: Sequence[str], config: Config, cwd: Path | None = None,
+             seen: set[str] | None = None) -> Discovery:
+    """The files under ``paths``, each once however many paths or links reach it; ``seen``:
+    the real paths of files an earlier call returned, left out here."""
     cwd = (cwd or Path.cwd()).absolute()
     excluded = Excluded(config.exclude + config.extend_exclude)
+    seen = set() if seen is None else seen
     files: dict[str, SourceFile] = {}  # by real path
     problems: list[Finding] = []
     skipped: list[str] = []
@@ -67,7 +71,9 @@ def discover(paths: Sequence[str], config: Config, cwd: Path | None = None) -> D
             skipped.append(f"{given}: not a Python file (.py, .pyi, or a python shebang); skipped")
         else:  # named explicitly: linted even if excluded, as ruff and flake8 do
             files.setdefault(str(real), SourceFile(path, display_path(path, cwd)))
-    return Discovery(tuple(files.values()), tuple(problems), tuple(skipped))
+    new = tuple(file for real, file in files.items() if real not in seen)
+    seen.update(files)
+    return Discovery(new, tuple(problems), tuple(skipped))
 
 
 def _python(path: Path) -> bool:

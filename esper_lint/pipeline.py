@@ -64,8 +64,9 @@ def _grouped(paths: Sequence[str], config_for: ConfigFor, cwd: Path | None) -> d
     diagnostics: dict[Config, list[Finding]] = {}
     skipped: dict[Config, list[str]] = {}
     by_folder: dict[str, Config] = {}  # a file's configuration is its folder's
+    seen: set[str] = set()  # two paths with configurations of their own may reach one file
     for config, chosen in given.items():
-        found = discover(chosen, config, cwd)
+        found = discover(chosen, config, cwd, seen)
         for file in found.files:
             folder = os.path.dirname(file.path)
             if folder not in by_folder:
