@@ -29,7 +29,7 @@ from esper_lint.config import Config
 from esper_lint.expression import FormulaError, LimitError, evaluate
 from esper_lint.lines import Lines
 from esper_lint.model import Blueprint, Estimate, EstimateKind, FileFacts, Site, Slot, Span
-from esper_lint.modules import module_of, qualified
+from esper_lint.modules import qualified
 from esper_lint.protocol import accepts_callable
 from esper_lint.screen import Screen, screen, statements
 
@@ -56,8 +56,8 @@ def find_sites(path: Path, display: str, text: str, config: Config,
         found = sorted((_found(c, with_, resolved, factories, tokens, config)
                         for c, with_, resolved in calls), key=lambda f: f.call_range)
         owners = _Owners(tokens, found, source.where, text)
-        name = module_of(path)
-        sites = tuple(_site(path, display, index, f, module, owners, source, name)
+        names = {callee: qualified(*callee, path) for callee in {f.registry for f in found}}
+        sites = tuple(_site(path, display, index, f, module, owners, source, names[f.registry])
                       for index, f in enumerate(found))
     return FileFacts(sites, (), *_register_defs(tree, config, source))
 
@@ -481,7 +481,7 @@ class _Owners:
 
 
 def _site(path: Path, display: str, index: int, found: _Found, module: _Module, owners: _Owners,
-          source: _Source, module_name: str) -> Site:
+          source: _Source, registry: str) -> Site:
     where = source.where
     name, topology = _strings(found.call, ("name", "topology"))
     call = where.span(*found.call_range)
@@ -491,7 +491,6 @@ def _site(path: Path, display: str, index: int, found: _Found, module: _Module, 
     noqa_lines = {call.line}
     if estimate is not None:
         noqa_lines |= {estimate.span.line, estimate.span.end_line}
-    dotted, imported = found.registry
     start, end = found.func_range
     return Site(
         path=path,
@@ -502,7 +501,7 @@ def _site(path: Path, display: str, index: int, found: _Found, module: _Module, 
         register=source.text[start:end],
         registered_with=found.registered_with,
         noqa=owners.noqa(noqa_lines),
-        registry=qualified(dotted, path, module_name, imported=imported),
+        registry=registry,
     )
 
 
