@@ -195,7 +195,7 @@ def _register_calls(tree: ast.Module, seen: Screen, module: _Module,
     """The register calls among the screen's, and the factory each call registers (by ``id``):
     the function or class it decorates, or ``x`` in ``register(...)(x)``."""
     factories: dict[int, str | None] = {}
-    for statement, scope in statements(tree):
+    for statement, scope in statements(tree, sorted({call.lineno for call in seen.calls})):
         if isinstance(statement, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
             for decorator in statement.decorator_list:
                 if isinstance(decorator, ast.Call):
