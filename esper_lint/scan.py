@@ -121,11 +121,14 @@ def _recalled(entry: Any, data: bytes) -> Parsed | Finding | None:
             finding: Finding = record.load(Finding, entry["finding"])
             return finding
         if isinstance(entry, dict) and set(entry) == {"facts"}:
-            facts: FileFacts = record.load(FileFacts, entry["facts"])
-            return Parsed(facts, decode(data) if facts.sites else None)
+            return _with_source(record.load(FileFacts, entry["facts"]), data)
     except (ValueError, TypeError, SourceError):
         pass
     return None
+
+
+def _with_source(facts: FileFacts, data: bytes) -> Parsed:
+    return Parsed(facts, decode(data) if facts.sites else None)
 
 
 def _parse_all(candidates: list[tuple[SourceFile, bytes]], config: Config,
@@ -139,14 +142,21 @@ def _parse_all(candidates: list[tuple[SourceFile, bytes]], config: Config,
     chunk = max(1, len(candidates) // (jobs * 4))
     try:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            return list(pool.map(_parse_one, ((f, d, config) for f, d in candidates), chunksize=chunk))
+            results = pool.map(_parse_one, ((f, d, config) for f, d in candidates), chunksize=chunk)
+            return [_received(r, data) for r, (_, data) in zip(results, candidates, strict=True)]
     except BrokenProcessPool:
         return [_parse_alone(file, data, config) for file, data in candidates]
 
 
-def _parse_one(job: tuple[SourceFile, bytes, Config]) -> Parsed | Finding:
+def _parse_one(job: tuple[SourceFile, bytes, Config]) -> FileFacts | Finding:
+    """In a parsing process: a file's facts, without its text (the parent has its bytes)."""
     file, data, config = job
-    return parse_file(file.path, file.display, data, config)
+    result = parse_file(file.path, file.display, data, config)
+    return result.facts if isinstance(result, Parsed) else result
+
+
+def _received(result: FileFacts | Finding, data: bytes) -> Parsed | Finding:
+    return _with_source(result, data) if isinstance(result, FileFacts) else result
 
 
 def _parse_alone(file: SourceFile, data: bytes, config: Config) -> Parsed | Finding:
@@ -156,7 +166,7 @@ def _parse_alone(file: SourceFile, data: bytes, config: Config) -> Parsed | Find
 
     try:
         with ProcessPoolExecutor(max_workers=1) as pool:
-            return pool.submit(_parse_one, (file, data, config)).result()
+            return _received(pool.submit(_parse_one, (file, data, config)).result(), data)
     except BrokenProcessPool:
         return diagnostic("ESP904", file.display, "the parser crashed on this file")
 
