@@ -77,14 +77,15 @@ def scan(files: Sequence[SourceFile], config: Config, jobs: int | None = None,
             candidates.append((file, data))
     unread = len(problems)
     cache = Cache.of(config)
-    keys = {file: _key(file, data, config) for file, data in candidates}
-    results = {file: _recalled(cache.read(keys[file]), data) for file, data in candidates}
+    cached = cache.folder is not None  # a key costs a digest of the file: only for a cache
+    keys = {file: _key(file, data, config) for file, data in candidates if cached}
+    results = {file: _recalled(cache.read(keys[file]), data) if cached else None for file, data in candidates}
     todo = [(file, data) for file, data in candidates if results[file] is None]
     if todo and on_parse is not None:
         on_parse()
     for (file, _), result in zip(todo, _parse_all(todo, config, jobs), strict=True):
         results[file] = result
-        if cache.folder is not None:
+        if cached:
             cache.write(keys[file], _entry(result))
     parsed = [r for r in results.values() if isinstance(r, Parsed)]
     problems.extend(r for r in results.values() if isinstance(r, Finding))
