@@ -111,12 +111,16 @@ def scan(files: Sequence[SourceFile], config: Config, jobs: int | None = None,
 def _collector_paused() -> Iterator[None]:
     """No cycle collection while parsing: trees and results hold no cycles, and each pass of
     the collector walks every result kept so far (it doubled the cost of reading results back
-    from the parsing processes)."""
-    paused = gc.isenabled()
+    from the parsing processes). What the parse kept then joins the oldest generation without
+    a walk (freeze, then unfreeze), or the next young collections would walk all of it."""
+    paused, frozen = gc.isenabled(), gc.get_freeze_count()
     gc.disable()
     try:
         yield
     finally:
+        if not frozen:  # never thaw what someone else froze
+            gc.freeze()
+            gc.unfreeze()
         if paused:
             gc.enable()
 
