@@ -27,7 +27,6 @@ from esper_lint.expression import FormulaError, LimitError, evaluate
 from esper_lint.lines import Lines
 from esper_lint.model import Blueprint, Estimate, EstimateKind, FileFacts, Site, Slot, Span
 from esper_lint.modules import qualified
-from esper_lint.protocol import accepts_callable
 from esper_lint.screen import Screen, screen, statements
 from esper_lint.tokens import Tokens
 
@@ -442,6 +441,8 @@ def _register_defs(tree: ast.Module, config: Config,
             continue
         annotation = _estimate_annotation(function, config)
         if annotation is not None:
+            from esper_lint.protocol import accepts_callable  # 8 ms of dataclasses: only for this
+
             (callable_ones if accepts_callable(source.segment(annotation)) else plain).append(target)
     return tuple(callable_ones), tuple(plain)
 
