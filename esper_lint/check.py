@@ -80,6 +80,8 @@ def _one_kind_per_topology(findings: list[Finding], registries: Sequence[Registr
         site = site_of(f, at)
         if site is not None and any(fix.applicability == "unsafe" for fix in f.fixes):
             converting.setdefault(site.registry_key, set()).add(site)
+    if not converting:
+        return findings
     staying: dict[tuple[str, str], list[str]] = {}
     for registry in registries:
         key = registry.registry_key

@@ -21,8 +21,9 @@ from esper_lint.render import Report, ReportError, renderers
 from esper_lint.render.text import fix_summary, plural
 
 # A run is short and frees what it allocates by reference counting (trees, tokens, records
-# hold no cycles); the cyclic collector's default pass every 700 allocations cost ~7% of a
-# static run's CPU. mypy raises the threshold the same way.
+# hold no cycles); the cyclic collector's default pass every 700 allocations cost ~10% of the
+# CPU over 2,000 blueprint files, rules and registries included. mypy raises it the same way;
+# scan.py pauses the collector altogether while files are parsed.
 gc.set_threshold(100_000, 20, 20)
 
 if TYPE_CHECKING:

@@ -122,6 +122,11 @@ class Site:
     noqa: frozenset[str] = frozenset()  # suppressed codes; ALL for a bare noqa comment
     registry: str = ""  # the register function's absolute dotted name: which registry it fills
 
+    def __hash__(self) -> int:
+        # equal sites stand at the same place; hashing every nested field made sets and dicts
+        # of 6,000 sites a third of the rules' and registries' time
+        return hash((self.path, self.call))
+
     def suppresses(self, code: str) -> bool:
         return "ALL" in self.noqa or code in self.noqa
 

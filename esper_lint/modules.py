@@ -50,16 +50,18 @@ def module_of(path: Path) -> str:
     return location[0] if location else path.stem
 
 
-def qualified(dotted: str, path: Path, module: str, *, imported: bool) -> str:
-    """An absolute dotted name for ``dotted`` as written in ``module`` (the file at ``path``).
+def qualified(dotted: str, imported: bool, path: Path) -> str:
+    """An absolute dotted name for ``dotted`` as written in the file at ``path``.
 
     ``imported``: it came through an import, so it is absolute already unless it starts with
     dots (relative to the module's package); otherwise it is defined in the module itself.
+    Only those two need the module's name, which costs path lookups.
     """
+    if imported and not dotted.startswith("."):
+        return dotted
+    module = module_of(path)
     if not imported:
         return f"{module}.{dotted}"
-    if not dotted.startswith("."):
-        return dotted
     package = module if path.name == "__init__.py" else module.rpartition(".")[0]
     level = len(dotted) - len(dotted.lstrip("."))
     parts = package.split(".") if package else []

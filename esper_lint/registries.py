@@ -257,5 +257,6 @@ def notes(registries: Sequence[Registry], config: Config, *, measured: bool) -> 
 
 def homes(sites: Iterable[Site]) -> tuple[Path, ...]:
     """The package folders holding ``sites``: where the rest of their registries would be."""
-    files = {site.path.parent: site.path for site in sites}  # one per folder: the answer is the folder's
+    # one file per folder: the answer is the folder's
+    files = {path.parent: path for path in {site.path for site in sites}}
     return tuple(sorted({package_dir(path) for path in files.values()}))

@@ -67,16 +67,15 @@ def finding(site: Site, code: str, message: str, ctx: Context, at: At | None = N
     """A finding at the site's estimate (or its call), with the measured numbers attached."""
     span = site.estimate.span if site.estimate else site.call
     value = site.estimate.value if site.estimate else None
-    m = ctx.measured
-    base = Finding(code=code, path=site.display, span=span, message=message, file=site.path,
-                   blueprint=site.blueprint, estimate=value, confirmed=m is not None)
+    m = ctx.measured  # the fields first, then one Finding: not a copy per step for each of thousands
+    fields = {"code": code, "path": site.display, "span": span, "message": message, "file": site.path,
+              "blueprint": site.blueprint, "estimate": value, "confirmed": m is not None}
     if m is not None:
         at = at or reference_at(ctx, m) or At(m.counts[0][0], "closest")
-        base = replace(base, counts=representative(m, at.width),
-                       formula=m.formula.expr if m.formula else None)
+        fields |= {"counts": representative(m, at.width), "formula": m.formula.expr if m.formula else None}
     if at is not None:
-        base = replace(base, reference_dim=at.width, reference_source=at.source)
-    return replace(base, **extra)  # type: ignore[arg-type]
+        fields |= {"reference_dim": at.width, "reference_source": at.source}
+    return Finding(**(fields | extra))  # type: ignore[arg-type]
 
 
 def reference_at(ctx: Context, m: Measurement) -> At | None:

@@ -13,9 +13,11 @@ time and memory grow steeply with size.
 from __future__ import annotations
 
 import ast
+import contextlib
+import gc
 import hashlib
 import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -77,15 +79,18 @@ def scan(files: Sequence[SourceFile], config: Config, jobs: int | None = None,
             candidates.append((file, data))
     unread = len(problems)
     cache = Cache.of(config)
-    keys = {file: _key(file, data, config) for file, data in candidates}
-    results = {file: _recalled(cache.read(keys[file]), data) for file, data in candidates}
+    cached = cache.folder is not None  # a key costs a digest of the file: only for a cache
+    keys = {file: _key(file, data, config) for file, data in candidates if cached}
+    results = {file: _recalled(cache.read(keys[file]), data) if cached else None for file, data in candidates}
     todo = [(file, data) for file, data in candidates if results[file] is None]
     leaves = [leaf.encode() for leaf in register_leaves(config)]
     if on_parse is not None and any(leaf in data for _, data in todo for leaf in leaves):
         on_parse()
-    for (file, _), result in zip(todo, _parse_all(todo, config, jobs), strict=True):
+    with _collector_paused():
+        fresh = _parse_all(todo, config, jobs)
+    for (file, _), result in zip(todo, fresh, strict=True):
         results[file] = result
-        if cache.folder is not None:
+        if cached:
             cache.write(keys[file], _entry(result))
     parsed = [r for r in results.values() if isinstance(r, Parsed)]
     problems.extend(r for r in results.values() if isinstance(r, Finding))
@@ -101,6 +106,24 @@ def scan(files: Sequence[SourceFile], config: Config, jobs: int | None = None,
         sources={p.facts.sites[0].path: p.source for p in parsed if p.source is not None},
         uses=tuple(use for f in facts for use in f.uses),
     )
+
+
+@contextlib.contextmanager
+def _collector_paused() -> Iterator[None]:
+    """No cycle collection while parsing: trees and results hold no cycles, and each pass of
+    the collector walks every result kept so far (it doubled the cost of reading results back
+    from the parsing processes). What the parse kept then joins the oldest generation without
+    a walk (freeze, then unfreeze), or the next young collections would walk all of it."""
+    paused, frozen = gc.isenabled(), gc.get_freeze_count()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if not frozen:  # never thaw what someone else froze
+            gc.freeze()
+            gc.unfreeze()
+        if paused:
+            gc.enable()
 
 
 def _key(file: SourceFile, data: bytes, config: Config) -> str:
@@ -122,11 +145,14 @@ def _recalled(entry: Any, data: bytes) -> Parsed | Finding | None:
             finding: Finding = record.load(Finding, entry["finding"])
             return finding
         if isinstance(entry, dict) and set(entry) == {"facts"}:
-            facts: FileFacts = record.load(FileFacts, entry["facts"])
-            return Parsed(facts, decode(data) if facts.sites else None)
+            return _with_source(record.load(FileFacts, entry["facts"]), data)
     except (ValueError, TypeError, SourceError):
         pass
     return None
+
+
+def _with_source(facts: FileFacts, data: bytes) -> Parsed:
+    return Parsed(facts, decode(data) if facts.sites else None)
 
 
 def _parse_all(candidates: list[tuple[SourceFile, bytes]], config: Config,
@@ -140,14 +166,21 @@ def _parse_all(candidates: list[tuple[SourceFile, bytes]], config: Config,
     chunk = max(1, len(candidates) // (jobs * 4))
     try:
         with ProcessPoolExecutor(max_workers=jobs) as pool:
-            return list(pool.map(_parse_one, ((f, d, config) for f, d in candidates), chunksize=chunk))
+            results = pool.map(_parse_one, ((f, d, config) for f, d in candidates), chunksize=chunk)
+            return [_received(r, data) for r, (_, data) in zip(results, candidates, strict=True)]
     except BrokenProcessPool:
         return [_parse_alone(file, data, config) for file, data in candidates]
 
 
-def _parse_one(job: tuple[SourceFile, bytes, Config]) -> Parsed | Finding:
+def _parse_one(job: tuple[SourceFile, bytes, Config]) -> FileFacts | Finding:
+    """In a parsing process: a file's facts, without its text (the parent has its bytes)."""
     file, data, config = job
-    return parse_file(file.path, file.display, data, config)
+    result = parse_file(file.path, file.display, data, config)
+    return result.facts if isinstance(result, Parsed) else result
+
+
+def _received(result: FileFacts | Finding, data: bytes) -> Parsed | Finding:
+    return _with_source(result, data) if isinstance(result, FileFacts) else result
 
 
 def _parse_alone(file: SourceFile, data: bytes, config: Config) -> Parsed | Finding:
@@ -157,7 +190,7 @@ def _parse_alone(file: SourceFile, data: bytes, config: Config) -> Parsed | Find
 
     try:
         with ProcessPoolExecutor(max_workers=1) as pool:
-            return pool.submit(_parse_one, (file, data, config)).result()
+            return _received(pool.submit(_parse_one, (file, data, config)).result(), data)
     except BrokenProcessPool:
         return diagnostic("ESP904", file.display, "the parser crashed on this file")
 

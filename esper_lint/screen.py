@@ -8,13 +8,16 @@ b.param_estimate)``), so only the few with a register call or definition go on t
 
 The screen is conservative: a call counts when its callee's last name is a register
 function's, or a name bound in the file to something ending in one (``reg = BR.register``).
+Such a call, or a read of the estimate, spells its name on some line of every node it is in:
+the walk goes only into nodes whose lines hold one of those names (:func:`lines_holding`).
 """
 
 from __future__ import annotations
 
 import ast
 import bisect
-from collections.abc import Iterator, Mapping
+import re
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -43,31 +46,11 @@ def screen(tree: ast.Module, text: str, path: Path, display: str, config: Config
     if not possible and config.estimate_keyword not in text:
         return Screen(False, ())
     names = _register_names(tree, possible) if possible else set()
-    walker = _Walker(config.estimate_keyword, names, _lines_spelling(text, {config.estimate_keyword, *names}))
-    walker.visit(tree)
+    walker = _Walker(config.estimate_keyword, names)
+    walker.visit(tree, lines_holding(text, [*names, config.estimate_keyword]))
     uses = tuple(Use(path, display, line, how) for line, _, how in sorted(walker.reads) if how != "write")
     registers = bool(walker.calls) or walker.defines(possible)
     return Screen(registers, uses, tuple(walker.calls), walker.wrapping)
-
-
-def _lines_spelling(text: str, needles: set[str]) -> list[int] | None:
-    """The lines whose text holds one of ``needles``, in order (``None``: lines end in ``\\r``)."""
-    if "\r" in text:  # CPython's line numbers count a lone \r too; str.count would not
-        return None
-    found = sorted(i for needle in needles for i in _offsets(text, needle))
-    lines, line, counted = [], 1, 0
-    for offset in found:
-        line += text.count("\n", counted, offset)
-        counted = offset
-        lines.append(line)
-    return lines
-
-
-def _offsets(text: str, needle: str) -> Iterator[int]:
-    at = text.find(needle)
-    while at >= 0:
-        yield at
-        at = text.find(needle, at + len(needle))
 
 
 def _last(node: ast.expr) -> str | None:
@@ -94,12 +77,47 @@ def _register_names(tree: ast.Module, leaves: set[str]) -> set[str]:
         names |= more
 
 
-def statements(tree: ast.Module) -> Iterator[tuple[ast.stmt, tuple[str, ...]]]:
-    """Every statement, however deep, with the qualified name of its scope (``f.<locals>``)."""
+def lines_holding(text: str, words: Iterable[str]) -> list[int] | None:
+    """The numbers of the lines that spell one of ``words``; None when that cannot tell where
+    a name is (the parser normalizes non-ASCII names; a lone ``\\r`` ends a line too)."""
+    if not text.isascii() or _LONE_CR.search(text):
+        return None
+    lines: list[int] = []
+    line, at = 1, 0
+    for match in re.finditer("|".join(map(re.escape, sorted(words, key=len, reverse=True))), text):
+        line += text.count("\n", at, match.start())
+        at = match.start()
+        if not lines or lines[-1] != line:
+            lines.append(line)
+    return lines
+
+
+_LONE_CR = re.compile(r"\r(?!\n)")
+
+
+def touches(node: ast.AST, lines: Sequence[int] | None) -> bool:
+    """Do ``node``'s lines (a definition's from its first decorator) hold one of ``lines``?"""
+    last = getattr(node, "end_lineno", None)
+    if lines is None or last is None:
+        return True
+    decorators = getattr(node, "decorator_list", None)
+    first = decorators[0].lineno if decorators else node.lineno  # type: ignore[attr-defined]
+    index = bisect.bisect_left(lines, first)
+    return index < len(lines) and lines[index] <= last
+
+
+def statements(tree: ast.Module, lines: Sequence[int] | None = None
+               ) -> Iterator[tuple[ast.stmt, tuple[str, ...]]]:
+    """Every statement, however deep, with the qualified name of its scope (``f.<locals>``);
+    only those that :func:`touches` ``lines``, when given."""
     stack: list[tuple[ast.stmt, tuple[str, ...]]] = [(s, ()) for s in reversed(tree.body)]
     while stack:
         node, scope = stack.pop()
+        if not touches(node, lines):
+            continue
         yield node, scope
+        if not isinstance(node, _COMPOUND):
+            continue
         if isinstance(node, ast.ClassDef):
             inner = (*scope, node.name)
         elif isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef):
@@ -111,21 +129,20 @@ def statements(tree: ast.Module) -> Iterator[tuple[ast.stmt, tuple[str, ...]]]:
         stack.extend((child, inner) for block in reversed(blocks) for child in reversed(block))
 
 
+_COMPOUND = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.If, ast.For, ast.AsyncFor,
+             ast.While, ast.With, ast.AsyncWith, ast.Try, ast.TryStar, ast.Match)
 _LEAVES = (ast.Name, ast.Constant)  # the most frequent nodes: nothing below
 
 
 class _Walker:
     """Register calls and reads of the estimate, each with the innermost context it is in.
 
-    Iterative, not an ``ast.NodeVisitor``: a chain of 800 attributes must not recurse.  A
-    statement none of whose lines spells the keyword or a callee's name is skipped whole: it can
-    hold neither (a statement is always in the plain "read" context, whatever encloses it).
+    Iterative, not an ``ast.NodeVisitor``: a chain of 800 attributes must not recurse.
     """
 
-    def __init__(self, keyword: str, callees: set[str], lines: list[int] | None) -> None:
+    def __init__(self, keyword: str, callees: set[str]) -> None:
         self.keyword = keyword
         self.callees = callees
-        self.lines = lines
         self.calls: list[ast.Call] = []
         self.wrapping: dict[int, ast.Call] = {}
         self.functions: set[str] = set()
@@ -134,26 +151,18 @@ class _Walker:
     def defines(self, leaves: set[str]) -> bool:
         return bool(self.functions & leaves)
 
-    def visit(self, tree: ast.AST) -> None:
-        stack: list[tuple[ast.AST, str]] = [(tree, "read")]
+    def visit(self, tree: ast.AST, lines: Sequence[int] | None) -> None:
+        """Every node of ``tree`` that :func:`touches` ``lines``."""
+        stack: list[tuple[ast.AST, str, Sequence[int] | None]] = [(tree, "read", lines)]
         while stack:
-            node, how = stack.pop()
-            if isinstance(node, ast.stmt) and not self._spells(node):
+            node, how, within = stack.pop()
+            if isinstance(node, _LEAVES) or not touches(node, within):
                 continue
-            stack.extend(self._children(node, how))
-
-    def _spells(self, node: ast.stmt) -> bool:
-        if self.lines is None:
-            return True
-        decorators = getattr(node, "decorator_list", None)
-        first = decorators[0].lineno if decorators else node.lineno
-        at = bisect.bisect_left(self.lines, first)
-        return at < len(self.lines) and self.lines[at] <= (node.end_lineno or node.lineno)
+            inner = None if isinstance(node, ast.JoinedStr) else within  # 3.11 misplaces its parts
+            stack.extend((child, context, inner) for child, context in self._children(node, how))
 
     def _children(self, node: ast.AST, how: str) -> list[tuple[ast.AST, str]]:
         """``node``'s children, each with the context a read of the estimate there is in."""
-        if isinstance(node, _LEAVES):
-            return []
         if isinstance(node, ast.Call):
             if _last(node.func) in self.callees:
                 self.calls.append(node)

@@ -3,10 +3,10 @@
 ``scan`` already holds the file's ``ast`` tree (its parse guard), and reading the registrations
 from it costs a fraction of a LibCST parse plus the code generation LibCST needs for offsets
 (7-15 times this module's whole cost on a blueprint file; importing LibCST alone takes 140 ms).
-The tree lacks three things, which ``tokenize`` supplies (:class:`_Tokens`): the real comments
+The tree lacks three things, which :mod:`esper_lint.tokens` supplies: the real comments
 (never text inside a string), the real line ends (not inside a string or after a backslash)
 and the parentheses around an expression, which belong to its source as written.  Only the
-lines around each register call are tokenized.
+lines around each register call are read, and ``tokenize`` runs only where they are not plain.
 
 Each ``# formula:`` comment belongs to exactly one registration (:class:`_Owners`), and every
 constant is evaluated by the formula language (:mod:`esper_lint.expression`) with its limits.
@@ -17,10 +17,7 @@ assignments (``from .registry import BlueprintRegistry as BR``, ``register = BR.
 from __future__ import annotations
 
 import ast
-import bisect
-import keyword
 import re
-import tokenize
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +26,10 @@ from esper_lint.config import Config
 from esper_lint.expression import FormulaError, LimitError, evaluate
 from esper_lint.lines import Lines
 from esper_lint.model import Blueprint, Estimate, EstimateKind, FileFacts, Site, Slot, Span
-from esper_lint.modules import module_of, qualified
+from esper_lint.modules import qualified
 from esper_lint.screen import Screen, screen, statements
 from esper_lint.signature import accepts_callable
+from esper_lint.tokens import Tokens
 
 FORMULA_COMMENT = re.compile(r"#\s*[Ff]ormula:\s*(?P<expr>[^#]*?)\s*(?=#|$)")
 NOQA = re.compile(r"#\s*noqa(?::\s*(?P<codes>[A-Z]+[0-9]+(?:[,\s]+[A-Z]+[0-9]+)*))?", re.IGNORECASE)
@@ -52,12 +50,12 @@ def find_sites(path: Path, display: str, text: str, config: Config,
     calls, factories = _register_calls(tree, seen, module, config)
     sites: tuple[Site, ...] = ()
     if calls:
-        tokens = _Tokens(source, tree, [(c.lineno, c.end_lineno or c.lineno) for c, _, _ in calls])
+        tokens = Tokens(source, tree, [(c.lineno, c.end_lineno or c.lineno) for c, _, _ in calls])
         found = sorted((_found(c, with_, resolved, factories, tokens, config)
                         for c, with_, resolved in calls), key=lambda f: f.call_range)
         owners = _Owners(tokens, found, source.where, text)
-        name = module_of(path)
-        sites = tuple(_site(path, display, index, f, module, owners, source, name)
+        names = {callee: qualified(*callee, path) for callee in {f.registry for f in found}}
+        sites = tuple(_site(path, display, index, f, module, owners, source, names[f.registry])
                       for index, f in enumerate(found))
     return FileFacts(sites, (), *_register_defs(tree, config, source))
 
@@ -197,7 +195,7 @@ def _register_calls(tree: ast.Module, seen: Screen, module: _Module,
     """The register calls among the screen's, and the factory each call registers (by ``id``):
     the function or class it decorates, or ``x`` in ``register(...)(x)``."""
     factories: dict[int, str | None] = {}
-    for statement, scope in statements(tree):
+    for statement, scope in statements(tree, sorted({call.lineno for call in seen.calls})):
         if isinstance(statement, ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
             for decorator in statement.decorator_list:
                 if isinstance(decorator, ast.Call):
@@ -248,124 +246,11 @@ class _Found:
 
 
 def _found(call: ast.Call, registered_with: str, resolved: tuple[str, bool],
-           factories: dict[int, str | None], tokens: _Tokens, config: Config) -> _Found:
+           factories: dict[int, str | None], tokens: Tokens, config: Config) -> _Found:
     estimate = _estimate_arg(call, config)
     return _Found(call=call, call_range=tokens.written(call), func_range=tokens.written(call.func),
                   estimate=estimate, estimate_range=tokens.written(estimate[0]) if estimate else None,
                   factory=factories.get(id(call)), registered_with=registered_with, registry=resolved)
-
-
-# --- what ast lacks: comments, real line ends, parentheses ----------------------------------
-
-
-class _Tokens:
-    """``tokenize`` over the lines around the register calls: from the start of the top-level
-    statement holding the line above each call (where no string or bracket is open) to the
-    call's last line.  Comments, line ends and brackets anywhere else concern no registration."""
-
-    def __init__(self, source: _Source, tree: ast.Module, calls: Sequence[tuple[int, int]]) -> None:
-        self.source = source
-        self.comments: list[tuple[int, str]] = []  # (offset, text) of every real comment read
-        self.closed: set[int] = set()  # lines whose line end is real
-        self.marks: list[tuple[int, int, int, str]] = []  # (start, end, type, string), no comments
-        self.partner: dict[int, int] = {}  # index of a "(" in marks -> its ")"
-        regions = _regions(source.where, tree, calls)
-        while regions:
-            self._read(regions)
-        self.starts = [mark[0] for mark in self.marks]
-
-    def _read(self, regions: list[tuple[int, int]]) -> None:
-        """Tokenize from the first region on, through every region it reaches, until no
-        bracket is open past a region's last line (an enclosing call's ``)`` may be below)."""
-        where, opened = self.source.where, list[int]()  # indices in marks of open brackets
-        first, last = regions.pop(0)
-        at = where.starts[first - 1]
-        self.marks.append((at, at, tokenize.NEWLINE, ""))  # what precedes a region is no callee
-        lines = (where.content(number) + "\n" for number in range(first, len(where.lines) + 1))
-        for token in tokenize.generate_tokens(lines.__next__):
-            line = token.start[0] + first - 1
-            while line > last and regions and regions[0][0] <= line:
-                last = max(last, regions.pop(0)[1])
-            if line > last and not opened:
-                return
-            self._take(token, line, opened)
-
-    def _take(self, token: tokenize.TokenInfo, line: int, opened: list[int]) -> None:
-        start = self.source.where.offset(line, token.start[1])
-        if token.type == tokenize.COMMENT:
-            self.comments.append((start, token.string))
-        elif token.type in (tokenize.NL, tokenize.NEWLINE):
-            self.closed.add(line)
-        if token.type in (tokenize.COMMENT, tokenize.NL, tokenize.INDENT, tokenize.DEDENT):
-            return
-        if token.type == tokenize.OP and token.string in ("(", "[", "{"):
-            opened.append(len(self.marks))
-        elif token.type == tokenize.OP and token.string in (")", "]", "}") and opened:
-            self.partner[opened.pop()] = len(self.marks)
-        self.marks.append((start, start + len(token.string), token.type, token.string))
-
-    def written(self, node: ast.expr) -> tuple[int, int]:
-        """``node``'s offsets with the parentheses around it (not a call's own)."""
-        start, end = self.source.range(node)
-        if isinstance(node, ast.GeneratorExp):
-            start, end = self._unwrapped(start, end)
-        while True:
-            before = bisect.bisect_left(self.starts, start) - 1
-            after = bisect.bisect_left(self.starts, end)
-            if (after >= len(self.marks) or self.partner.get(before) != after
-                    or self.marks[before][3] != "(" or _calls(self.marks[before - 1])):
-                return start, end
-            start, end = self.marks[before][0], self.marks[after][1]
-
-    def _unwrapped(self, start: int, end: int) -> tuple[int, int]:
-        """A call's only argument ``f(x for x in y)``: ast counts the call's parentheses in."""
-        opening = bisect.bisect_left(self.starts, start)
-        closing = self.partner.get(opening, -1)
-        if closing < 0 or self.marks[closing][1] != end or not _calls(self.marks[opening - 1]):
-            return start, end
-        return self.marks[opening + 1][0], self.marks[closing - 1][1]
-
-
-def _calls(mark: tuple[int, int, int, str]) -> bool:
-    """Does a "(" after this token open a call's arguments (rather than wrap an expression)?"""
-    _, _, kind, string = mark
-    if kind == tokenize.NAME:
-        return not keyword.iskeyword(string)
-    return kind in (tokenize.NUMBER, tokenize.STRING) or string in (")", "]", "}")
-
-
-def _regions(where: Lines, tree: ast.Module, calls: Sequence[tuple[int, int]]) -> list[tuple[int, int]]:
-    """The (first, last) lines to tokenize, merged, each starting where no token is open."""
-    groups: list[tuple[int, int]] = []  # top-level statements' lines; a shared line joins them
-    for statement in tree.body:
-        first = _first_line(statement, where)
-        if groups and groups[-1][1] >= first:
-            groups[-1] = (groups[-1][0], statement.end_lineno or first)
-        else:
-            groups.append((first, statement.end_lineno or first))
-    starts = [first for first, _ in groups]
-    wanted = []
-    for first, last in calls:
-        above = max(first - 1, 1)
-        index = bisect.bisect_right(starts, above) - 1
-        inside = index >= 0 and groups[index][1] >= above
-        wanted.append((groups[index][0] if inside else above, last))
-    merged: list[tuple[int, int]] = []
-    for first, last in sorted(wanted):
-        if merged and first <= merged[-1][1]:
-            merged[-1] = (merged[-1][0], max(last, merged[-1][1]))
-        else:
-            merged.append((first, last))
-    return merged
-
-
-def _first_line(statement: ast.stmt, where: Lines) -> int:
-    """A top-level statement's first line: its first decorator's ``@``."""
-    decorators: list[ast.expr] = getattr(statement, "decorator_list", [])
-    first = min([statement.lineno, *(d.lineno for d in decorators)])
-    while decorators and first > 1 and not where.content(first).lstrip().startswith("@"):
-        first -= 1  # @(\n  register(...)\n)
-    return first
 
 
 # --- which registration a comment belongs to ------------------------------------------------
@@ -383,7 +268,7 @@ class _Owners:
     """Comments and the one registration each belongs to: the call it is inside, the call its
     line ends (a trailing comment), or the call starting on the next line (a comment line)."""
 
-    def __init__(self, tokens: _Tokens, found: Sequence[_Found], where: Lines, text: str) -> None:
+    def __init__(self, tokens: Tokens, found: Sequence[_Found], where: Lines, text: str) -> None:
         self.where = where
         self.text = text
         self.calls = [(f.call_range, where.position(f.call_range[0])[0],
@@ -392,7 +277,7 @@ class _Owners:
         for offset, value in tokens.comments:
             comment = self._comment(offset, value)
             self.by_line.setdefault(comment.line, []).append(comment)
-        self.closed = tokens.closed
+        self.ends_line = tokens.ends_line
         self.formulas = [f for cs in self.by_line.values() for c in cs
                          if "ormula" in c.text and (f := self._formula(c)) is not None]
 
@@ -454,7 +339,7 @@ class _Owners:
         return self._above(index, estimate.line)
 
     def _above(self, index: int, first: int) -> Slot | None:
-        if first == 1 or first - 1 in self.closed:
+        if first == 1 or self.ends_line(first - 1):
             at = self.where.offset(first, 0)
             inside = self.owner(at, first, own_line=True) == index
             if inside or self.calls[index][1] == first:
@@ -464,7 +349,7 @@ class _Owners:
         return None
 
     def _trailing(self, index: int, last: int) -> Slot | None:
-        if last not in self.closed:
+        if not self.ends_line(last):
             return None
         comments = self.by_line.get(last, [])
         if comments and not STAYS_FIRST.match(comments[0].text):
@@ -481,7 +366,7 @@ class _Owners:
 
 
 def _site(path: Path, display: str, index: int, found: _Found, module: _Module, owners: _Owners,
-          source: _Source, module_name: str) -> Site:
+          source: _Source, registry: str) -> Site:
     where = source.where
     name, topology = _strings(found.call, ("name", "topology"))
     call = where.span(*found.call_range)
@@ -491,7 +376,6 @@ def _site(path: Path, display: str, index: int, found: _Found, module: _Module, 
     noqa_lines = {call.line}
     if estimate is not None:
         noqa_lines |= {estimate.span.line, estimate.span.end_line}
-    dotted, imported = found.registry
     start, end = found.func_range
     return Site(
         path=path,
@@ -502,7 +386,7 @@ def _site(path: Path, display: str, index: int, found: _Found, module: _Module, 
         register=source.text[start:end],
         registered_with=found.registered_with,
         noqa=owners.noqa(noqa_lines),
-        registry=qualified(dotted, path, module_name, imported=imported),
+        registry=registry,
     )
 
 

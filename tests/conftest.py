@@ -1,20 +1,30 @@
-"""Shared helpers: run the real CLI, read the `# expect: CODE` markers in fixture files."""
+"""Shared helpers: run the real CLI, read the `# expect: CODE` markers in fixture files; the
+Hypothesis profiles of the property tests."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from hypothesis import HealthCheck, settings
 
 from esper_lint.cli import main
 
 ROOT = Path(__file__).resolve().parent.parent
 FIXTURES = ROOT / "fixtures"
 EXPECT = re.compile(r"#\s*expect:\s*(?P<codes>ESP\d+(?:,\s*ESP\d+)*)")
+
+# CI runs the ``ci`` profile (fixed seed, a few hundred examples); HYPOTHESIS_PROFILE=long runs more
+settings.register_profile("ci", max_examples=200, derandomize=True, database=None, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.register_profile("long", max_examples=5000, deadline=None,
+                          suppress_health_check=[HealthCheck.too_slow])
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 
 def run_cli(*args: str, cwd: Path | None = None) -> Result:

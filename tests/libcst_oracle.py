@@ -32,7 +32,7 @@ from esper_lint.config import Config
 from esper_lint.expression import FormulaError, LimitError, evaluate
 from esper_lint.lines import Lines
 from esper_lint.model import Blueprint, Estimate, EstimateKind, FileFacts, Site, Slot, Span
-from esper_lint.modules import module_of, qualified
+from esper_lint.modules import qualified
 from esper_lint.signature import accepts_callable
 
 FORMULA_COMMENT = re.compile(r"#\s*[Ff]ormula:\s*(?P<expr>[^#]*?)\s*(?=#|$)")
@@ -74,8 +74,7 @@ def find_sites(path: Path, display: str, text: str, config: Config) -> FileFacts
     where = Lines(text)
     found = collector.found()
     owners = _Owners(collector, found, where, text)
-    name = module_of(path) if found else ""
-    sites = tuple(_site(path, display, index, f, module, owners, where, name)
+    sites = tuple(_site(path, display, index, f, module, owners, where)
                   for index, f in enumerate(found))
     return FileFacts(sites, (), *_register_defs(tree, config))
 
@@ -397,7 +396,7 @@ class _Owners:
 
 
 def _site(path: Path, display: str, index: int, found: _Found, module: _Module, owners: _Owners,
-          where: Lines, module_name: str) -> Site:
+          where: Lines) -> Site:
     name, topology = _strings(found.call, ("name", "topology"))
     call = where.span(*found.call_range)
     estimate = None
@@ -418,7 +417,7 @@ def _site(path: Path, display: str, index: int, found: _Found, module: _Module, 
         register=owners.text[found.func_range[0]:found.func_range[1]],
         registered_with=found.registered_with,
         noqa=owners.noqa(noqa_lines),
-        registry=qualified(dotted, path, module_name, imported=imported),
+        registry=qualified(dotted, imported, path),
     )
 
 

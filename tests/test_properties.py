@@ -4,7 +4,7 @@ Odd formatting (whitespace, comments and line breaks between any two tokens, red
 parentheses, literal spellings), decorator and direct-call registrations side by side, and
 four file encodings.  Counts are real: each factory's module is built with torch.
 
-CI runs the ``ci`` profile (fixed seed, a few hundred examples); a longer run::
+CI runs the ``ci`` profile (``conftest.py``: fixed seed, a few hundred examples); a longer run::
 
     HYPOTHESIS_PROFILE=long pytest tests/test_properties.py
 """
@@ -12,7 +12,6 @@ CI runs the ``ci`` profile (fixed seed, a few hundred examples); a longer run::
 from __future__ import annotations
 
 import codecs
-import os
 import re
 from dataclasses import dataclass
 from functools import cache
@@ -33,12 +32,6 @@ from esper_lint.pipeline import Run, lint
 from esper_lint.protocol import ItemResult
 from esper_lint.sites import find_sites
 from esper_lint.source import decode
-
-settings.register_profile("ci", max_examples=200, derandomize=True, database=None, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.register_profile("long", max_examples=5000, deadline=None,
-                          suppress_health_check=[HealthCheck.too_slow])
-settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "ci"))
 
 CONFIG = Config(reference_dims=(("cnn", (64,)),), callable_estimates=False, cache_dir="")
 FACTORIES = {"make_linear": True, "make_weight": False}  # name -> bias
