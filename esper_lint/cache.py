@@ -1,7 +1,9 @@
 """An on-disk cache of dynamic-pass results and of each file's static facts, like ``.ruff_cache``.
 
 A file's static facts are keyed by its content, path, the configuration and esper-lint's
-version (:mod:`esper_lint.scan`), so a rerun reads the sites only of files that changed.
+version (:mod:`esper_lint.scan`), so a rerun reads the sites only of files that changed; a file
+that held nothing to look for is not even read again while its status stamp is unchanged
+(:class:`Stamps`).
 
 A dynamic-pass entry is keyed by what was asked (the request, the torch version, the relevant
 configuration, esper-lint's version) and is valid only while every project file the
@@ -14,6 +16,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import json
+import os
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -143,6 +146,43 @@ class Cache:
             if not (self.folder / name).exists():
                 write_atomically(self.folder / name, text.encode())
         self.prepared = True
+
+
+class Stamps:
+    """The files that held nothing to look for when last read, each by its status stamp (size,
+    modification and change times in ns, inode), under ``key``: a file whose stamp is the same
+    is not read again, as ruff does not read a file whose modification time is unchanged. The
+    change time moves with every write, rename or chmod and cannot be set back by hand."""
+
+    def __init__(self, cache: Cache, key: str) -> None:
+        self.cache, self.key = cache, key
+        entry = cache.read(key)
+        self.before: dict[str, list[int]] = entry["screened"] if _stamps(entry) else {}
+        self.now = dict(self.before)
+
+    def unchanged(self, path: str, stamp: list[int]) -> bool:
+        return self.before.get(path) == stamp
+
+    def record(self, path: str, stamp: list[int], clean: bool) -> None:
+        if clean:
+            self.now[path] = stamp
+        else:
+            self.now.pop(path, None)
+
+    def save(self) -> None:
+        if self.now != self.before:
+            self.cache.write(self.key, {"screened": self.now})
+
+
+def stamp(info: os.stat_result) -> list[int]:
+    return [info.st_size, info.st_mtime_ns, info.st_ctime_ns, info.st_ino]
+
+
+def _stamps(entry: Any) -> bool:
+    if not isinstance(entry, dict) or set(entry) != {"screened"} or not isinstance(entry["screened"], dict):
+        return False
+    return all(isinstance(s, list) and len(s) == 4 and all(type(n) is int for n in s)
+               for s in entry["screened"].values())
 
 
 def _foreign(folder: Path) -> bool:

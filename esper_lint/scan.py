@@ -1,8 +1,10 @@
 """Stage 2, per file: read, skip files that cannot hold a registration, parse the rest.
 
-Three screens, cheapest first: a byte search for the keyword and the registry's name; a
-cached result for the same content (:mod:`esper_lint.cache`); CPython's parser, whose tree
-tells whether the file holds a register call (:mod:`esper_lint.screen`).  The same tree then
+Three screens, cheapest first: a byte search for the keyword and the registry's name (not
+even a read for a file that held neither when last read and whose status stamp is the same,
+:class:`esper_lint.cache.Stamps`); a cached result for the same content
+(:mod:`esper_lint.cache`); CPython's parser, whose tree tells whether the file holds a register
+call (:mod:`esper_lint.screen`).  The same tree then
 gives the file's sites (:mod:`esper_lint.sites`); nothing here imports LibCST.  Files are
 parsed in parallel processes when there are many of them; if a parsing process dies anyway
 (out of memory), the files are parsed again one per process, so it costs one file, not the run.
@@ -23,12 +25,12 @@ from pathlib import Path
 from typing import Any
 
 from esper_lint import __version__, record
-from esper_lint.cache import Cache
+from esper_lint.cache import Cache, Stamps, stamp
 from esper_lint.config import Config
 from esper_lint.discover import SourceFile, diagnostic
 from esper_lint.model import FileFacts, Finding, Site, Span, Use
 from esper_lint.screen import register_leaves, screen
-from esper_lint.source import Source, SourceError, decode, read_bytes
+from esper_lint.source import Source, SourceError, decode, read_bytes, stat_regular
 
 # Below this many files to parse, a pool's start-up and its results' pickling cost more than it
 # saves (2 cores, blueprint files: even at 150 and 400 files, 0.35 s saved at 2,000).
@@ -67,19 +69,27 @@ def scan(files: Sequence[SourceFile], config: Config, jobs: int | None = None,
     """``given``: files' bytes already read (standard input), in place of what is on disk;
     ``on_parse``: called before parsing, when a file that may register is not cached."""
     wanted = needles(config)
+    cache = Cache.of(config)
+    cached = cache.folder is not None  # a key costs a digest of the file: only for a cache
+    stamps = Stamps(cache, _stamps_key(wanted)) if cached else None
     problems: list[Finding] = []
     candidates: list[tuple[SourceFile, bytes]] = []
     for file in files:
         try:
-            data = given[file.path] if given and file.path in given else read_bytes(file.path)
+            data, now = (given[file.path], None) if given and file.path in given else _read(file.path, stamps)
         except SourceError as error:
             problems.append(diagnostic(error.code, file.display, error.message))
             continue
-        if any(needle in data for needle in wanted):
+        if data is None:
+            continue  # unchanged since it was read and held nothing
+        hit = any(needle in data for needle in wanted)
+        if stamps is not None and now is not None:
+            stamps.record(str(file.path), now, clean=not hit)
+        if hit:
             candidates.append((file, data))
+    if stamps is not None:
+        stamps.save()
     unread = len(problems)
-    cache = Cache.of(config)
-    cached = cache.folder is not None  # a key costs a digest of the file: only for a cache
     keys = {file: _key(file, data, config) for file, data in candidates if cached}
     results = {file: _recalled(cache.read(keys[file]), data) if cached else None for file, data in candidates}
     todo = [(file, data) for file, data in candidates if results[file] is None]
@@ -124,6 +134,20 @@ def _collector_paused() -> Iterator[None]:
             gc.unfreeze()
         if paused:
             gc.enable()
+
+
+def _read(path: Path, stamps: Stamps | None) -> tuple[bytes | None, list[int]]:
+    """``path``'s bytes (None when ``stamps`` say it held nothing and is unchanged), and its
+    stamp."""
+    info = stat_regular(path)
+    now = stamp(info)
+    if stamps is not None and stamps.unchanged(str(path), now):
+        return None, now
+    return read_bytes(path, info), now
+
+
+def _stamps_key(wanted: Sequence[bytes]) -> str:
+    return "screened-" + hashlib.sha256(repr((__version__, wanted)).encode()).hexdigest()
 
 
 def _key(file: SourceFile, data: bytes, config: Config) -> str:

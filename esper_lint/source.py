@@ -25,11 +25,22 @@ class Source:
     encoding: str  # as declared (``utf-8-sig`` when a BOM is present)
 
 
-def read_bytes(path: Path) -> bytes:
+def stat_regular(path: Path) -> os.stat_result:
+    """``path``'s status; SourceError unless it is a regular file (a FIFO or device would block
+    or never end)."""
     try:
         info = os.stat(path)
-        if not stat.S_ISREG(info.st_mode):  # a FIFO or device would block or never end
-            raise SourceError("ESP901", "cannot read file: not a regular file")
+    except OSError as error:
+        raise SourceError("ESP901", f"cannot read file: {error.strerror or error}") from error
+    if not stat.S_ISREG(info.st_mode):
+        raise SourceError("ESP901", "cannot read file: not a regular file")
+    return info
+
+
+def read_bytes(path: Path, info: os.stat_result | None = None) -> bytes:
+    """The bytes of the regular file at ``path`` (``info``: its status, if already asked)."""
+    info = info or stat_regular(path)
+    try:
         return _read(path, info.st_size)
     except OSError as error:
         raise SourceError("ESP901", f"cannot read file: {error.strerror or error}") from error

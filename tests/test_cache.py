@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -55,7 +57,8 @@ def test_a_damaged_entry_is_a_miss_and_is_replaced(demo: Path, garbage: bytes) -
     _, findings = run_json(".", cwd=demo)
     entries = [p for p in (demo / ".esper-lint-cache").iterdir() if p.name[0] not in ".C"]
     loaded = [json.loads(p.read_bytes()) for p in entries]  # JSON, not pickle
-    assert entries and all(e.get("lines") or e.get("facts") or e.get("derived") for e in loaded)
+    assert entries and all(e.get("lines") or e.get("facts") or e.get("derived") or e.get("screened")
+                           for e in loaded)
     assert any((entry.get("derived") or {}).get("formula") for entry in loaded)  # damaged below too
     for entry in entries:
         entry.write_bytes(garbage)
@@ -94,3 +97,42 @@ def test_the_cache_refuses_a_folder_of_the_users_own(demo: Path, folder: str) ->
     result = run_cli(".", cwd=demo)
     assert result.exit_code == 2 and "cache-dir" in result.stderr and "Traceback" not in result.stderr
     assert sorted(p.name for p in (demo / folder).iterdir()) == before
+
+
+# Runs the real CLI and names the .py files of its folder it opened (an audit hook sees each open).
+OPENS = """
+import os, sys
+opened = []
+def hook(event, args):
+    if event == "open" and isinstance(args[0], str | os.PathLike):
+        opened.append(os.path.relpath(os.fspath(args[0])))
+sys.addaudithook(hook)
+from esper_lint.cli import main
+try:
+    main(sys.argv[1:])
+finally:
+    mine = (p for p in opened if p.endswith(".py") and not p.startswith(".."))  # not esper-lint's
+    sys.stderr.write("opened: " + " ".join(sorted(mine)) + "\\n")
+"""
+REGISTERS = ("from registry import BlueprintRegistry\n\n\n"
+             "@BlueprintRegistry.register('a', 'cnn', param_estimate=100)\ndef make(dim):\n    pass\n")
+
+
+def opened(folder: Path) -> tuple[str, set[str]]:
+    done = subprocess.run([sys.executable, "-c", OPENS, "--format", "json", "--no-dynamic", "."],
+                          cwd=folder, capture_output=True, text=True, timeout=120)
+    assert done.returncode in (0, 1), done.stderr
+    names = next(line for line in done.stderr.splitlines() if line.startswith("opened:"))
+    return done.stdout, set(names.split()[1:])
+
+
+def test_a_rerun_reads_no_unchanged_file_that_held_nothing(tmp_path: Path) -> None:
+    (tmp_path / "plain.py").write_text("x = 1\n")
+    (tmp_path / "reads.py").write_text("def cost(seed):\n    return seed.param_estimate\n")
+    assert opened(tmp_path)[1] == {"plain.py", "reads.py"}
+    assert opened(tmp_path)[1] == {"reads.py"}  # a candidate is read: its content keys its facts
+    (tmp_path / "plain.py").write_text("x = 2\n")  # the same size, a new stamp
+    assert opened(tmp_path)[1] == {"plain.py", "reads.py"}
+    (tmp_path / "plain.py").write_text(REGISTERS)
+    findings, _ = opened(tmp_path)
+    assert [(f["path"], f["code"]) for f in json.loads(findings)] == [("plain.py", "ESP001")]
