@@ -136,12 +136,14 @@ def _collector_paused() -> Iterator[None]:
             gc.enable()
 
 
-def _read(path: Path, stamps: Stamps | None) -> tuple[bytes | None, list[int]]:
+def _read(path: Path, stamps: Stamps | None) -> tuple[bytes | None, list[int] | None]:
     """``path``'s bytes (None when ``stamps`` say it held nothing and is unchanged), and its
-    stamp."""
+    stamp when there are ``stamps`` to keep it."""
     info = stat_regular(path)
+    if stamps is None:
+        return read_bytes(path, info), None
     now = stamp(info)
-    if stamps is not None and stamps.unchanged(str(path), now):
+    if stamps.unchanged(str(path), now):
         return None, now
     return read_bytes(path, info), now
 
